@@ -1,0 +1,1 @@
+"""Deep RL algorithms, one file each: config, specific nets, loss, train loop."""

@@ -1,0 +1,1 @@
+"""Preallocated buffers: rollout, replay (uniform, n-step) and prioritized replay (sum tree)."""

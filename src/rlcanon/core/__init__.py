@@ -1,0 +1,1 @@
+"""Pure building blocks shared by every algorithm: returns, losses, schedules, config, checkpoints."""

@@ -1,0 +1,109 @@
+"""Typed, frozen config dataclasses: field docstrings, validation helpers, JSON round trips.
+
+Every algorithm's config is a frozen dataclass whose fields carry a docstring (a string literal right
+after the field). Those docstrings become the CLI help and the documentation, so they are read here
+once, from the source, with :mod:`ast`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+import math
+import textwrap
+import types
+import typing
+from typing import Any
+
+from rlcanon.errors import ConfigError
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Map each dataclass field of ``cls`` (and its bases) to the docstring written below it."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        body = ast.parse(source).body[0]
+        assert isinstance(body, ast.ClassDef)
+        stmts = body.body
+        for stmt, nxt in zip(stmts, stmts[1:]):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def resolved_types(cls: type) -> dict[str, Any]:
+    """The evaluated annotation of each field (configs use ``from __future__ import annotations``)."""
+    return typing.get_type_hints(cls)
+
+
+def unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """Return (inner type, is_optional) for ``X | None`` annotations."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return {f.name: _jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Build ``cls`` from a dict written by :func:`to_dict`; unknown keys are an error."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no field(s) {unknown}; allowed: {sorted(names)}")
+    hints = resolved_types(cls)
+    kwargs = {}
+    for key, value in data.items():
+        inner, _ = unwrap_optional(hints[key])
+        if typing.get_origin(inner) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+# ---- validation helpers: each names the field, the bad value and what is allowed ----
+
+
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    bad = value < 0 if allow_zero else value <= 0
+    if bad or (isinstance(value, float) and not math.isfinite(value)):
+        allowed = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be a finite number {allowed}")
+
+
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    if not (low <= value <= high):
+        raise ConfigError(f"{name}={value!r} is not allowed; it must lie in [{low}, {high}]")
+
+
+def check_choice(name: str, value: Any, allowed: typing.Iterable[Any]) -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not allowed; choose one of {allowed}")

@@ -1,0 +1,1 @@
+"""Networks: MLP and Nature-CNN encoders, policy heads, Q heads."""
