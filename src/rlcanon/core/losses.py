@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
-def huber(td_error: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
-    """Elementwise Huber loss: quadratic inside [-delta, delta], linear outside.
+def huber_loss(
+    pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None, delta: float = 1.0
+) -> torch.Tensor:
+    """Mean Huber loss: quadratic for |error| <= delta, linear beyond.
 
-    Its gradient with respect to the TD error is the error clipped to [-delta, delta], which is the
-    "clip the error term to [-1, 1]" of the Nature DQN (Mnih et al. 2015, Methods).
+    Its gradient with respect to the prediction is the TD error clipped to [-delta, delta]: the
+    "clip the error term to [-1, 1]" of the Nature DQN (Mnih et al. 2015, Methods). ``weights``
+    (importance-sampling weights of prioritized replay) scale each sample's loss.
     """
-    abs_err = td_error.abs()
-    quad = torch.clamp(abs_err, max=delta)
-    return 0.5 * quad * quad + delta * (abs_err - quad)
+    if weights is None:
+        return F.huber_loss(pred, target, delta=delta)
+    return (weights * F.huber_loss(pred, target, reduction="none", delta=delta)).mean()
+
+
+def polyak_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
+    """target <- tau * online + (1 - tau) * target; tau = 1 copies (a hard update)."""
+    with torch.no_grad():
+        t_params = list(target.parameters())
+        o_params = list(online.parameters())
+        if tau >= 1.0:
+            torch._foreach_copy_(t_params, o_params)
+        else:
+            torch._foreach_lerp_(t_params, o_params, tau)

@@ -106,7 +106,7 @@ def train_run(
         rows = int(state["metrics_rows"])
     else:
         path.mkdir(parents=True, exist_ok=True)
-        write_config(path, algo, to_dict(config), {"env": label})
+    write_config(path, algo, to_dict(config), {"env": label})
     logger = MetricsLogger(path, _columns(), resume_rows=rows)
     loop = _Loop(algo, config, agent, env_spec, rng, path, logger, clock)
     try:

@@ -1,0 +1,5 @@
+import sys
+
+from rlcanon.cli import main
+
+sys.exit(main())

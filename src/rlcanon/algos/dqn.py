@@ -1,0 +1,257 @@
+"""DQN (Mnih et al. 2015, "Human-level control through deep RL") with the Nature recipe:
+experience replay with a FIFO capacity, a target network refreshed every C updates (or Polyak
+averaging), the Huber loss (TD error clipped to [-1, 1]), a linear epsilon-greedy schedule, frame
+stacking and the Nature CNN for pixels. Flags add Double DQN (van Hasselt et al. 2016), the dueling
+head (Wang et al. 2016), n-step returns (Sutton & Barto ch. 7) and proportional prioritized replay
+(Schaul et al. 2016)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlcanon.buffers.prioritized import PrioritizedReplayBuffer
+from rlcanon.buffers.replay import ReplayBuffer
+from rlcanon.core.config import check_positive, check_range
+from rlcanon.core.losses import huber_loss, polyak_update
+from rlcanon.core.optim import adam
+from rlcanon.core.run import RunConfig, TrainResult, train_run
+from rlcanon.core.schedules import linear
+from rlcanon.core.torch_state import load_module, load_optimizer, module_arrays, optimizer_state
+from rlcanon.envs.collectors import VecStepper, episode_metrics
+from rlcanon.envs.factory import EnvSpecLike, make_vec_env, obs_shape
+from rlcanon.errors import ConfigError
+from rlcanon.nets.q import QNetwork
+
+
+@dataclass(frozen=True)
+class DQNConfig(RunConfig):
+    """DQN settings. Defaults follow Stable-Baselines3's DQN defaults (themselves the Nature
+    values scaled for quicker tasks); per-env presets come from the RL Zoo."""
+
+    num_envs: int = 1
+    """Parallel environments."""
+    buffer_size: int = 1_000_000
+    """Replay capacity in transitions; the oldest are overwritten first (FIFO)."""
+    learning_rate: float = 1e-4
+    """Adam step size."""
+    batch_size: int = 32
+    """Transitions per gradient step."""
+    learning_starts: int = 100
+    """Env steps of experience to gather before the first update."""
+    gamma: float = 0.99
+    """Discount factor."""
+    train_freq: int = 4
+    """Env steps between training phases."""
+    gradient_steps: int = 1
+    """Gradient steps per training phase."""
+    target_update_interval: int = 10_000
+    """Copy the online net into the target net every this many gradient steps (Nature's C)."""
+    tau: float = 1.0
+    """Polyak coefficient for the target net; 1 is the hard copy every target_update_interval."""
+    exploration_fraction: float = 0.1
+    """Share of training over which epsilon decays linearly."""
+    exploration_initial_eps: float = 1.0
+    """Epsilon at the start."""
+    exploration_final_eps: float = 0.05
+    """Epsilon after the decay."""
+    max_grad_norm: float = 10.0
+    """Global gradient-norm clip."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of the Q MLP (vector observations)."""
+    double_dqn: bool = False
+    """Choose the bootstrap action with the online net and score it with the target net."""
+    dueling: bool = False
+    """Dueling head: Q = V + A - mean(A)."""
+    n_step: int = 1
+    """Steps of real reward before bootstrapping."""
+    prioritized: bool = False
+    """Proportional prioritized replay with importance-sampling weights."""
+    per_alpha: float = 0.6
+    """Priority exponent alpha (Schaul et al. 2016, Table 3)."""
+    per_beta0: float = 0.4
+    """Initial importance-sampling exponent beta, annealed linearly to 1."""
+    frame_stack: int = 4
+    """Frames stacked for pixel (Atari) observations."""
+
+    def __post_init__(self) -> None:
+        self._validate_run()
+        for name in ("num_envs", "buffer_size", "learning_rate", "batch_size", "train_freq",
+                     "gradient_steps", "target_update_interval", "max_grad_norm", "n_step",
+                     "frame_stack"):
+            check_positive(name, getattr(self, name))
+        check_positive("learning_starts", self.learning_starts, allow_zero=True)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("tau", self.tau, 1e-8, 1.0)
+        check_range("exploration_fraction", self.exploration_fraction, 0.0, 1.0)
+        for name in ("exploration_initial_eps", "exploration_final_eps", "per_alpha", "per_beta0"):
+            check_range(name, getattr(self, name), 0.0, 1.0)
+        if self.batch_size > self.buffer_size:
+            raise ConfigError(
+                f"batch_size={self.batch_size} is larger than buffer_size={self.buffer_size}; "
+                f"it must be <= buffer_size"
+            )
+
+
+class DQNAgent:
+    def __init__(self, config: DQNConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
+        self.cfg, self.rng = config, rng
+        self.envs = make_vec_env(env, config.num_envs, frame_stack=config.frame_stack)
+        space = self.envs.single_action_space
+        if not hasattr(space, "n"):
+            raise ConfigError(f"DQN needs a discrete action space; {config.env_id} has {space}")
+        self.n_actions = int(space.n)
+        self.stepper = VecStepper(self.envs, seed=config.seed)
+        o_space = self.envs.single_observation_space
+        shape = obs_shape(o_space)
+        self.q = QNetwork(shape, self.n_actions, config.hidden, config.dueling)
+        self.q_target = copy.deepcopy(self.q)
+        self.q_target.requires_grad_(False)
+        self.opt = adam(self.q.parameters(), lr=config.learning_rate)
+        buffer_cls = PrioritizedReplayBuffer if config.prioritized else ReplayBuffer
+        extra = {"alpha": config.per_alpha} if config.prioritized else {}
+        self.buffer = buffer_cls(config.buffer_size, config.num_envs, shape, o_space.dtype,
+                                 n_step=config.n_step, gamma=config.gamma, **extra)
+        self.global_step = 0
+        self.updates = 0
+        self._q_np = self.q.numpy_forward()
+
+    # ---- acting ----
+    def _greedy(self, obs: np.ndarray) -> np.ndarray:
+        if self._q_np is not None:
+            return np.argmax(self._q_np(obs.reshape(len(obs), -1)), axis=1)
+        with torch.no_grad():
+            return self.q(torch.as_tensor(obs)).argmax(1).numpy()
+
+    def act_eval(self, obs: np.ndarray) -> np.ndarray:
+        return self._greedy(np.asarray(obs))
+
+    def epsilon(self) -> float:
+        c = self.cfg
+        progress = self.global_step / c.total_timesteps
+        return linear(c.exploration_initial_eps, c.exploration_final_eps, c.exploration_fraction, progress)
+
+    def _collect(self, n_steps: int) -> None:
+        n = self.cfg.num_envs
+        explore = self.rng.random((n_steps, n))  # drawn for the whole phase in one call
+        random_actions = self.rng.integers(0, self.n_actions, size=(n_steps, n))
+        for t in range(n_steps):
+            eps = self.epsilon()
+            actions = self._greedy(self.stepper.obs)
+            actions = np.where(explore[t] < eps, random_actions[t], actions)
+            tr = self.stepper.step(actions)
+            self.buffer.add(tr)
+            self.global_step += int(tr.valid.sum())
+
+    # ---- learning ----
+    def iterate(self) -> dict[str, float]:
+        c = self.cfg
+        self._collect(max(1, c.train_freq // c.num_envs))
+        metrics: dict[str, float] = {"charts/epsilon": self.epsilon()}
+        if self.global_step >= c.learning_starts and len(self.buffer) >= c.batch_size:
+            metrics.update(self._train(c.gradient_steps))
+            self._q_np = self.q.numpy_forward()  # weights changed: refresh the acting snapshot
+        metrics.update(episode_metrics(*self.stepper.pop_episodes()))
+        return metrics
+
+    def _targets(self, batch: dict[str, np.ndarray]) -> torch.Tensor:
+        next_obs = torch.as_tensor(batch["next_obs"])
+        with torch.no_grad():
+            q_next = self.q_target(next_obs)
+            if self.cfg.double_dqn:
+                best = self.q(next_obs).argmax(1, keepdim=True)
+                v_next = q_next.gather(1, best).squeeze(1)
+            else:
+                v_next = q_next.max(1).values
+            return torch.as_tensor(batch["rewards"]) + torch.as_tensor(batch["discounts"]) * v_next
+
+    def _train(self, n_updates: int) -> dict[str, float]:
+        c = self.cfg
+        losses, qs = [], []
+        done = 0
+        while done < n_updates:
+            # Within a chunk the target net is fixed, so with uniform replay and no Double DQN all
+            # TD targets of the chunk come from one batched forward pass instead of one per step.
+            chunk = n_updates - done
+            if c.tau >= 1.0:
+                chunk = min(chunk, c.target_update_interval - self.updates % c.target_update_interval)
+            batched = c.tau >= 1.0 and not c.double_dqn and not c.prioritized
+            if batched:
+                idx = self.buffer.sample_indices(self.rng, chunk * c.batch_size)
+                batch = self.buffer.batch(idx)
+                targets = self._targets(batch).split(c.batch_size)
+                obs = torch.as_tensor(batch["obs"]).split(c.batch_size)
+                acts = torch.as_tensor(batch["actions"]).unsqueeze(1).split(c.batch_size)
+                for k in range(chunk):
+                    losses.append(self._step(obs[k], acts[k], targets[k], None, qs))
+            else:
+                for _ in range(chunk):
+                    losses.append(self._sampled_step(qs))
+            done += chunk
+            self.updates += chunk
+            if c.tau < 1.0:
+                polyak_update(self.q_target, self.q, c.tau)
+            elif self.updates % c.target_update_interval == 0:
+                polyak_update(self.q_target, self.q, 1.0)
+        return {"loss/td": float(torch.stack(losses).mean()), "charts/q_mean": float(torch.stack(qs).mean())}
+
+    def _sampled_step(self, qs: list[torch.Tensor]) -> torch.Tensor:
+        c = self.cfg
+        weights = None
+        if c.prioritized:
+            beta = linear(c.per_beta0, 1.0, 1.0, self.global_step / c.total_timesteps)
+            idx, w = self.buffer.sample_prioritized(self.rng, c.batch_size, beta)
+            weights = torch.from_numpy(w)
+        else:
+            idx = self.buffer.sample_indices(self.rng, c.batch_size)
+        batch = self.buffer.batch(idx)
+        target = self._targets(batch)
+        obs, acts = torch.as_tensor(batch["obs"]), torch.as_tensor(batch["actions"]).unsqueeze(1)
+        td = self._step(obs, acts, target, weights, qs, return_td=c.prioritized)
+        if c.prioritized:
+            loss, td_err = td
+            self.buffer.update_priorities(idx, td_err)
+            return loss
+        return td
+
+    def _step(self, obs: torch.Tensor, acts: torch.Tensor, target: torch.Tensor,
+              weights: torch.Tensor | None, qs: list[torch.Tensor], return_td: bool = False) -> Any:
+        q = self.q(obs).gather(1, acts).squeeze(1)
+        loss = huber_loss(q, target, weights)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm, foreach=True)
+        self.opt.step()
+        qs.append(q.detach().mean())
+        if return_td:
+            return loss.detach(), (q.detach() - target).numpy()
+        return loss.detach()
+
+    # ---- checkpoints ----
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        arrays: dict[str, Any] = {**module_arrays("q", self.q), **module_arrays("q_target", self.q_target)}
+        opt_arrays, opt_meta = optimizer_state("optim", self.opt)
+        arrays.update(opt_arrays)
+        arrays.update(self.buffer.state_arrays())
+        return arrays, {"global_step": self.global_step, "updates": self.updates, "optim": opt_meta}
+
+    def load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        load_module("q", self.q, arrays)
+        load_module("q_target", self.q_target, arrays)
+        load_optimizer("optim", self.opt, arrays, state["optim"])
+        self.buffer.load_state_arrays(arrays)
+        self.global_step = int(state["global_step"])
+        self.updates = int(state["updates"])
+        self._q_np = self.q.numpy_forward()
+        # The envs cannot be restored; restart them from a seed tied to the step count.
+        self.stepper = VecStepper(self.envs, seed=self.cfg.seed + self.global_step)
+
+
+def train(config: DQNConfig, env: EnvSpecLike | None = None, **kwargs: Any) -> TrainResult:
+    """Train DQN; ``env`` (an id, env, factory or vector env) overrides ``config.env_id``."""
+    return train_run("dqn", config, DQNAgent, env=env, **kwargs)

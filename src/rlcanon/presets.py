@@ -1,0 +1,79 @@
+"""Per-environment defaults from tuned public results.
+
+Sources: the RL Baselines3 Zoo hyperparameter files (``hyperparams/ppo.yml``, ``hyperparams/dqn.yml``)
+and, for MuJoCo PPO, the PPO paper's settings (Schulman et al. 2017, Table 3) as used by CleanRL.
+
+Zoo ``target_update_interval`` counts env steps; ours counts gradient steps (as the Nature paper
+does), so values are converted with gradient_steps / train_freq. For CartPole the Zoo's value (10
+env steps) refreshes the target once before every training phase of 128 gradient steps, which is
+exactly target_update_interval=128 here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PPO_MUJOCO: dict[str, Any] = {
+    "num_envs": 1, "num_steps": 2048, "batch_size": 64, "update_epochs": 10, "learning_rate": 3e-4,
+    "gamma": 0.99, "gae_lambda": 0.95, "clip_coef": 0.2, "ent_coef": 0.0, "activation": "tanh",
+    "normalize_obs": True, "normalize_reward": True, "total_timesteps": 1_000_000,
+}
+
+DQN_ATARI: dict[str, Any] = {
+    "buffer_size": 100_000, "learning_rate": 1e-4, "batch_size": 32, "learning_starts": 100_000,
+    "target_update_interval": 250, "train_freq": 4, "gradient_steps": 1,
+    "exploration_fraction": 0.1, "exploration_final_eps": 0.01, "total_timesteps": 10_000_000,
+}
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "ppo": {
+        "CartPole-v1": {
+            "num_envs": 8, "num_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98,
+            "update_epochs": 20, "ent_coef": 0.0, "learning_rate": 1e-3, "anneal_lr": True,
+            "anneal_clip": True, "clip_coef": 0.2, "total_timesteps": 100_000,
+        },
+        "Acrobot-v1": {
+            "num_envs": 16, "num_steps": 256, "batch_size": 64, "gae_lambda": 0.94, "gamma": 0.99,
+            "update_epochs": 4, "ent_coef": 0.0, "normalize_obs": True, "normalize_reward": True,
+            "total_timesteps": 1_000_000,
+        },
+        "MountainCar-v0": {
+            "num_envs": 16, "num_steps": 16, "batch_size": 64, "gae_lambda": 0.98, "gamma": 0.99,
+            "update_epochs": 4, "ent_coef": 0.0, "normalize_obs": True, "normalize_reward": True,
+            "total_timesteps": 1_000_000,
+        },
+        **{env: PPO_MUJOCO for env in (
+            "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Swimmer-v5", "InvertedPendulum-v5",
+        )},
+    },
+    "dqn": {
+        "CartPole-v1": {
+            "learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1000,
+            "gamma": 0.99, "target_update_interval": 128, "train_freq": 256, "gradient_steps": 128,
+            "exploration_fraction": 0.16, "exploration_final_eps": 0.04, "hidden": (256, 256),
+            "total_timesteps": 50_000,
+        },
+        "MountainCar-v0": {
+            "learning_rate": 4e-3, "batch_size": 128, "buffer_size": 10_000, "learning_starts": 1000,
+            "gamma": 0.98, "target_update_interval": 300, "train_freq": 16, "gradient_steps": 8,
+            "exploration_fraction": 0.2, "exploration_final_eps": 0.07, "hidden": (256, 256),
+            "total_timesteps": 120_000,
+        },
+        "Acrobot-v1": {
+            "learning_rate": 6.3e-4, "batch_size": 128, "buffer_size": 50_000, "learning_starts": 0,
+            "gamma": 0.99, "target_update_interval": 250, "train_freq": 4, "gradient_steps": 4,
+            "exploration_fraction": 0.12, "exploration_final_eps": 0.1, "hidden": (256, 256),
+            "total_timesteps": 100_000,
+        },
+    },
+}
+
+
+def preset(algo: str, env_id: str) -> dict[str, Any]:
+    """The tuned overrides for (algo, env), or {} when none is known."""
+    table = PRESETS.get(algo, {})
+    if env_id in table:
+        return dict(table[env_id])
+    if algo == "dqn" and ("NoFrameskip" in env_id or env_id.startswith("ALE/")):
+        return dict(DQN_ATARI)
+    return {}
