@@ -28,7 +28,11 @@ def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic
         pts = [(x, y) for x, y in zip(cols["global_step"], cols[metric]) if not math.isnan(y)]
         if pts:
             line = ax.plot(*zip(*pts), label=run.name, alpha=0.85)[0]
-            evals = [(x, y) for x, y in zip(cols["global_step"], cols.get("eval/return_mean", [])) if not math.isnan(y)]
+            evals = [
+                (x, y)
+                for x, y in zip(cols["global_step"], cols.get("eval/return_mean", []))
+                if not math.isnan(y)
+            ]
             if evals and metric == "charts/episodic_return":
                 ax.plot(*zip(*evals), "o", color=line.get_color(), ms=3)
     ax.set_xlabel("environment steps")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rlcanon.algos import dqn, ppo
 from rlcanon.errors import ConfigError
@@ -19,10 +20,18 @@ class AlgoEntry:
 
 
 ALGOS: dict[str, AlgoEntry] = {
-    "dqn": AlgoEntry(dqn.DQNConfig, dqn.train, dqn.DQNAgent,
-                     "Deep Q-Network with Double, dueling, n-step and prioritized-replay flags"),
-    "ppo": AlgoEntry(ppo.PPOConfig, ppo.train, ppo.PPOAgent,
-                     "Proximal Policy Optimization (clipped surrogate, GAE); discrete or continuous"),
+    "dqn": AlgoEntry(
+        dqn.DQNConfig,
+        dqn.train,
+        dqn.DQNAgent,
+        "Deep Q-Network with Double, dueling, n-step and prioritized-replay flags",
+    ),
+    "ppo": AlgoEntry(
+        ppo.PPOConfig,
+        ppo.train,
+        ppo.PPOAgent,
+        "Proximal Policy Optimization (clipped surrogate, GAE); discrete or continuous",
+    ),
 }
 
 
@@ -42,9 +51,11 @@ def make_config(algo: str, env_id: str = "CartPole-v1", **overrides: Any) -> Any
 def listing() -> dict[str, list[str]]:
     """Names of everything registered, by family (for ``rlcanon list``)."""
     out: dict[str, list[str]] = {"algos": sorted(ALGOS)}
-    for family, module, attr in (("bandits", "rlcanon.bandits", "SOLVERS"),
-                                 ("tabular", "rlcanon.tabular", "METHODS"),
-                                 ("es", "rlcanon.es", "STRATEGIES")):
+    for family, module, attr in (
+        ("bandits", "rlcanon.bandits", "SOLVERS"),
+        ("tabular", "rlcanon.tabular", "METHODS"),
+        ("es", "rlcanon.es", "STRATEGIES"),
+    ):
         try:
             import importlib
 

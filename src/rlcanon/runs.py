@@ -9,8 +9,8 @@ import numpy as np
 
 from rlcanon.core import checkpoint as ckpt
 from rlcanon.core.config import from_dict
-from rlcanon.core.rundir import read_config
 from rlcanon.core.run import TrainResult
+from rlcanon.core.rundir import read_config
 from rlcanon.core.seeding import seed_everything
 from rlcanon.core.threads import set_torch_threads
 from rlcanon.envs.evaluate import evaluate
@@ -58,7 +58,9 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None, seed: int | N
     }
 
 
-def resume(run_dir: str | Path, total_timesteps: int | None = None, progress: bool | None = None) -> TrainResult:
+def resume(
+    run_dir: str | Path, total_timesteps: int | None = None, progress: bool | None = None
+) -> TrainResult:
     """Continue a run from its last checkpoint (optionally to a new total step count)."""
     import dataclasses
 

@@ -81,9 +81,18 @@ class DQNConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self._validate_run()
-        for name in ("num_envs", "buffer_size", "learning_rate", "batch_size", "train_freq",
-                     "gradient_steps", "target_update_interval", "max_grad_norm", "n_step",
-                     "frame_stack"):
+        for name in (
+            "num_envs",
+            "buffer_size",
+            "learning_rate",
+            "batch_size",
+            "train_freq",
+            "gradient_steps",
+            "target_update_interval",
+            "max_grad_norm",
+            "n_step",
+            "frame_stack",
+        ):
             check_positive(name, getattr(self, name))
         check_positive("learning_starts", self.learning_starts, allow_zero=True)
         check_range("gamma", self.gamma, 0.0, 1.0)
@@ -115,8 +124,15 @@ class DQNAgent:
         self.opt = adam(self.q.parameters(), lr=config.learning_rate)
         buffer_cls = PrioritizedReplayBuffer if config.prioritized else ReplayBuffer
         extra = {"alpha": config.per_alpha} if config.prioritized else {}
-        self.buffer = buffer_cls(config.buffer_size, config.num_envs, shape, o_space.dtype,
-                                 n_step=config.n_step, gamma=config.gamma, **extra)
+        self.buffer = buffer_cls(
+            config.buffer_size,
+            config.num_envs,
+            shape,
+            o_space.dtype,
+            n_step=config.n_step,
+            gamma=config.gamma,
+            **extra,
+        )
         self.global_step = 0
         self.updates = 0
         self._q_np = self.q.numpy_forward()
@@ -146,12 +162,14 @@ class DQNAgent:
             actions = np.where(explore[t] < eps, random_actions[t], actions)
             tr = self.stepper.step(actions)
             self.buffer.add(tr)
-            self.global_step += int(tr.valid.sum())
+            # Like PPO (and SB3), count every env step, autoreset steps included.
+            self.global_step += n
 
     # ---- learning ----
     def iterate(self) -> dict[str, float]:
         c = self.cfg
-        self._collect(max(1, c.train_freq // c.num_envs))
+        remaining = -(-(c.total_timesteps - self.global_step) // c.num_envs)
+        self._collect(max(1, min(c.train_freq // c.num_envs, remaining)))
         metrics: dict[str, float] = {"charts/epsilon": self.epsilon()}
         if self.global_step >= c.learning_starts and len(self.buffer) >= c.batch_size:
             metrics.update(self._train(c.gradient_steps))
@@ -219,8 +237,15 @@ class DQNAgent:
             return loss
         return td
 
-    def _step(self, obs: torch.Tensor, acts: torch.Tensor, target: torch.Tensor,
-              weights: torch.Tensor | None, qs: list[torch.Tensor], return_td: bool = False) -> Any:
+    def _step(
+        self,
+        obs: torch.Tensor,
+        acts: torch.Tensor,
+        target: torch.Tensor,
+        weights: torch.Tensor | None,
+        qs: list[torch.Tensor],
+        return_td: bool = False,
+    ) -> Any:
         q = self.q(obs).gather(1, acts).squeeze(1)
         loss = huber_loss(q, target, weights)
         self.opt.zero_grad(set_to_none=True)

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from rlcanon.core.config import check_positive, check_range
+from rlcanon.core.optim import adam
 from rlcanon.core.returns import gae
 from rlcanon.core.run import RunConfig, TrainResult, train_run
 from rlcanon.core.running import RunningMeanStd
-from rlcanon.core.optim import adam
 from rlcanon.core.torch_state import load_module, load_optimizer, module_arrays, optimizer_state
 from rlcanon.envs.collectors import VecStepper, episode_metrics
 from rlcanon.envs.factory import EnvSpecLike, make_vec_env, obs_shape
@@ -75,8 +75,15 @@ class PPOConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self._validate_run()
-        for name in ("num_envs", "num_steps", "learning_rate", "batch_size", "update_epochs",
-                     "vf_coef", "max_grad_norm"):
+        for name in (
+            "num_envs",
+            "num_steps",
+            "learning_rate",
+            "batch_size",
+            "update_epochs",
+            "vf_coef",
+            "max_grad_norm",
+        ):
             check_positive(name, getattr(self, name))
         for name in ("clip_coef", "value_clip", "ent_coef", "target_kl"):
             check_positive(name, getattr(self, name), allow_zero=True)
@@ -105,7 +112,9 @@ def clipped_surrogate(advantages: torch.Tensor, ratio: torch.Tensor, clip_coef: 
     return -torch.min(unclipped, clipped).mean()
 
 
-def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float) -> torch.Tensor:
+def value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float
+) -> torch.Tensor:
     """Mean squared error to the returns; with ``clip`` > 0, the pessimistic max of the clipped and
     unclipped errors (the PPO2 baseline detail)."""
     err = (values - returns) ** 2
@@ -244,23 +253,35 @@ class PPOAgent:
                 n_updates += 1
                 if last_epoch:  # diagnostics from the final pass only: they cost ops per step
                     with torch.no_grad():
-                        stats = [float(pg), float(vl), float(self.head.entropy(out).mean()),
-                                 approx_kl, float(((ratio - 1.0).abs() > clip).float().mean())]
+                        stats = [
+                            float(pg),
+                            float(vl),
+                            float(self.head.entropy(out).mean()),
+                            approx_kl,
+                            float(((ratio - 1.0).abs() > clip).float().mean()),
+                        ]
             else:
                 continue
             break
         pg_l, v_l, ent_l, kl, cf = stats
         var_y = float(np.var(ret))
         explained = float("nan") if var_y == 0 else 1.0 - float(np.var(ret - values[:-1])) / var_y
-        return {"loss/policy": pg_l, "loss/value": v_l, "loss/entropy": ent_l,
-                "charts/approx_kl": kl, "charts/clip_fraction": cf,
-                "charts/explained_variance": explained}
+        return {
+            "loss/policy": pg_l,
+            "loss/value": v_l,
+            "loss/entropy": ent_l,
+            "charts/approx_kl": kl,
+            "charts/clip_fraction": cf,
+            "charts/explained_variance": explained,
+        }
 
     # ---- checkpoints ----
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        arrays: dict[str, Any] = {**module_arrays("actor", self.actor),
-                                  **module_arrays("critic", self.critic),
-                                  **module_arrays("head", self.head)}
+        arrays: dict[str, Any] = {
+            **module_arrays("actor", self.actor),
+            **module_arrays("critic", self.critic),
+            **module_arrays("head", self.head),
+        }
         opt_arrays, opt_meta = optimizer_state("optim", self.opt)
         arrays.update(opt_arrays)
         for name, rms in (("obs_rms", self.obs_rms), ("ret_rms", self.ret_rms)):

@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rlcanon: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rlcanon: interrupted; the last checkpoint is kept (resume with --resume RUN_DIR)", file=sys.stderr)
+        print(
+            "rlcanon: interrupted; the last checkpoint is kept (resume with --resume RUN_DIR)",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -18,19 +18,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
-    train = sub.add_parser("train", help="train a deep RL agent; writes runs/<name>/",
-                           description="Train an agent. Every config field is a flag; per-env "
-                           "tuned presets fill the flags you leave out.")
+    train = sub.add_parser(
+        "train",
+        help="train a deep RL agent; writes runs/<name>/",
+        description="Train an agent. Every config field is a flag; per-env "
+        "tuned presets fill the flags you leave out.",
+    )
     algos = train.add_subparsers(dest="algo", metavar="ALGO", parser_class=OneLineParser, required=True)
     for name, entry in ALGOS.items():
-        p = algos.add_parser(name, help=entry.summary, description=f"{name}: {entry.summary}. "
-                             "Defaults shown are the dataclass ones; a preset for --env-id may change them.")
+        p = algos.add_parser(
+            name,
+            help=entry.summary,
+            description=f"{name}: {entry.summary}. "
+            "Defaults shown are the dataclass ones; a preset for --env-id may change them.",
+        )
         add_config_flags(p, entry.config)
         p.add_argument("--run-dir", help="where to write the run (default: runs/<algo>-<env>-s<seed>-<time>)")
-        p.add_argument("--resume", metavar="RUN_DIR",
-                       help="continue RUN_DIR from its last checkpoint (only --total-timesteps may change)")
-        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="show a progress bar (default: when stderr is a terminal)")
+        p.add_argument(
+            "--resume",
+            metavar="RUN_DIR",
+            help="continue RUN_DIR from its last checkpoint (only --total-timesteps may change)",
+        )
+        p.add_argument(
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="show a progress bar (default: when stderr is a terminal)",
+        )
         p.set_defaults(handler=_train)
 
     ev = sub.add_parser("eval", help="evaluate a run's last checkpoint; prints JSON")
@@ -82,7 +96,9 @@ def _train(args: argparse.Namespace) -> int:
 
         algo, _ = load_config(args.resume)
         if algo != args.algo:
-            raise ConfigError(f"{args.resume} is a {algo!r} run; resume it with 'rlcanon train {algo} --resume'")
+            raise ConfigError(
+                f"{args.resume} is a {algo!r} run; resume it with 'rlcanon train {algo} --resume'"
+            )
         extra = sorted(set(flags) - {"total_timesteps"})
         if extra:
             raise ConfigError(f"on --resume only --total-timesteps may change; got {extra}")

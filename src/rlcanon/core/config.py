@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import functools
 import inspect
+import itertools
 import math
 import textwrap
 import types
@@ -34,7 +35,7 @@ def field_docs(cls: type) -> dict[str, str]:
         body = ast.parse(source).body[0]
         assert isinstance(body, ast.ClassDef)
         stmts = body.body
-        for stmt, nxt in zip(stmts, stmts[1:]):
+        for stmt, nxt in itertools.pairwise(stmts):
             if (
                 isinstance(stmt, ast.AnnAssign)
                 and isinstance(stmt.target, ast.Name)

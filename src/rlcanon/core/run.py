@@ -119,17 +119,36 @@ def train_run(
 
 def _columns() -> list[str]:
     return [
-        "charts/episodic_length", "charts/episodes", "charts/learning_rate", "charts/epsilon",
-        "loss/policy", "loss/value", "loss/entropy", "loss/td", "charts/q_mean",
-        "charts/approx_kl", "charts/clip_fraction", "charts/explained_variance",
-        "eval/return_mean", "eval/return_std", "time/train_seconds",
+        "charts/episodic_length",
+        "charts/episodes",
+        "charts/learning_rate",
+        "charts/epsilon",
+        "loss/policy",
+        "loss/value",
+        "loss/entropy",
+        "loss/td",
+        "charts/q_mean",
+        "charts/approx_kl",
+        "charts/clip_fraction",
+        "charts/explained_variance",
+        "eval/return_mean",
+        "eval/return_std",
+        "time/train_seconds",
     ]
 
 
 class _Loop:
-    def __init__(self, algo: str, config: Any, agent: Agent, env: EnvSpecLike,
-                 rng: np.random.Generator, path: Path, logger: MetricsLogger,
-                 clock: dict[str, float]) -> None:
+    def __init__(
+        self,
+        algo: str,
+        config: Any,
+        agent: Agent,
+        env: EnvSpecLike,
+        rng: np.random.Generator,
+        path: Path,
+        logger: MetricsLogger,
+        clock: dict[str, float],
+    ) -> None:
         self.algo, self.config, self.agent, self.env = algo, config, agent, env
         self.rng, self.path, self.logger, self.clock = rng, path, logger, clock
         total = config.total_timesteps
@@ -140,9 +159,14 @@ class _Loop:
 
         cfg, agent = self.config, self.agent
         total = cfg.total_timesteps
-        bar = tqdm(total=total, initial=min(agent.global_step, total), unit="step",
-                   desc=f"{self.algo} {cfg.env_id}", disable=None if progress is None else not progress,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=min(agent.global_step, total),
+            unit="step",
+            desc=f"{self.algo} {cfg.env_id}",
+            disable=None if progress is None else not progress,
+            dynamic_ncols=True,
+        )
         last_ckpt = agent.global_step // self.ckpt_every
         last_eval = agent.global_step // cfg.eval_interval if cfg.eval_interval else 0
         try:
@@ -191,7 +215,9 @@ class _Loop:
     def finish(self, label: str) -> dict[str, Any]:
         self.save()
         t0 = time.perf_counter()
-        returns = evaluate(self.agent.act_eval, self.env, self.config.eval_episodes, self.config.seed + 10_000)
+        returns = evaluate(
+            self.agent.act_eval, self.env, self.config.eval_episodes, self.config.seed + 10_000
+        )
         eval_time = time.perf_counter() - t0
         summary = {
             "algo": self.algo,

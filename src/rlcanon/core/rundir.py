@@ -1,11 +1,11 @@
 """Run directories: the contract between training, evaluation, plotting and resuming.
 
-    runs/<algo>-<env>-s<seed>-<timestamp>/
-        config.json     every setting, the seed, package and library versions
-        metrics.csv     one row per log step
-        tb/             TensorBoard events (when tensorboard is installed)
-        checkpoints/    step-*/arrays.safetensors + state.json, and latest.json
-        summary.json    final evaluation, timesteps, wall time, steps per second
+runs/<algo>-<env>-s<seed>-<timestamp>/
+    config.json     every setting, the seed, package and library versions
+    metrics.csv     one row per log step
+    tb/             TensorBoard events (when tensorboard is installed)
+    checkpoints/    step-*/arrays.safetensors + state.json, and latest.json
+    summary.json    final evaluation, timesteps, wall time, steps per second
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def default_run_dir(algo: str, env_label: str, seed: int, root: str = "runs") ->
     return path
 
 
-def write_config(run_dir: Path, algo: str, config: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+def write_config(
+    run_dir: Path, algo: str, config: dict[str, Any], extra: dict[str, Any] | None = None
+) -> None:
     record = {"algo": algo, "config": config, "versions": versions(), **(extra or {})}
     atomic_write_json(run_dir / "config.json", record)
 

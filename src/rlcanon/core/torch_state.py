@@ -32,7 +32,9 @@ def load_module(prefix: str, module: nn.Module, arrays: dict[str, np.ndarray]) -
     module.load_state_dict(state)
 
 
-def optimizer_state(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def optimizer_state(
+    prefix: str, opt: torch.optim.Optimizer
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     sd = opt.state_dict()
     arrays: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
@@ -45,7 +47,9 @@ def optimizer_state(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, 
     return arrays, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def load_optimizer(prefix: str, opt: torch.optim.Optimizer, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+def load_optimizer(
+    prefix: str, opt: torch.optim.Optimizer, arrays: dict[str, np.ndarray], meta: dict[str, Any]
+) -> None:
     state: dict[int, dict[str, Any]] = {}
     for name, value in arrays.items():
         if not name.startswith(prefix + "/"):

@@ -9,7 +9,9 @@ from typing import Any
 import gymnasium as gym
 
 
-def atari_env_fn(env_id: str, frame_stack: int = 4, kwargs: dict[str, Any] | None = None) -> Callable[[], gym.Env]:
+def atari_env_fn(
+    env_id: str, frame_stack: int = 4, kwargs: dict[str, Any] | None = None
+) -> Callable[[], gym.Env]:
     """A factory for one preprocessed Atari env (used by the vector env builder)."""
 
     def make() -> gym.Env:

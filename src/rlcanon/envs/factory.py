@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from rlcanon.errors import ConfigError
 
-EnvSpecLike = Union[str, gym.Env, gym.vector.VectorEnv, Callable[[], gym.Env]]
+EnvSpecLike = str | gym.Env | gym.vector.VectorEnv | Callable[[], gym.Env]
 
 _ATARI_MARKERS = ("ALE/", "NoFrameskip")
 
@@ -68,9 +68,7 @@ def make_vec_env(
         return env
     if isinstance(env, gym.Env):
         if num_envs != 1:
-            raise ConfigError(
-                "an env instance can back only num_envs=1; pass an env factory for more"
-            )
+            raise ConfigError("an env instance can back only num_envs=1; pass an env factory for more")
         instance = env
         return gym.vector.SyncVectorEnv([lambda: instance])
     if callable(env):

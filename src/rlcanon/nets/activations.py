@@ -28,7 +28,12 @@ class _NumpyTanh(torch.autograd.Function):
 
 
 def fast_tanh(x: torch.Tensor) -> torch.Tensor:
-    if x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled() and not x.requires_grad:
+    if (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_grad_enabled()
+        and not x.requires_grad
+    ):
         return torch.from_numpy(np.tanh(x.numpy()))
     if x.device.type == "cpu" and x.dtype == torch.float32:
         return _NumpyTanh.apply(x)

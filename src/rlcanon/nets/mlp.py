@@ -7,6 +7,7 @@ of torch dispatch, so collectors act through :class:`NumpySequential` snapshots 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -34,7 +35,7 @@ def mlp(
     act = ACTIVATIONS[activation]
     dims = [in_dim, *hidden]
     layers: list[nn.Module] = []
-    for a, b in zip(dims[:-1], dims[1:]):
+    for a, b in itertools.pairwise(dims):
         layers += [_init(nn.Linear(a, b), np.sqrt(2), orthogonal), act()]
     layers.append(_init(nn.Linear(dims[-1], out_dim), out_gain or 1.0, orthogonal))
     return nn.Sequential(*layers)

@@ -1,0 +1,129 @@
+"""The command line: happy path and bad input (one line, non-zero exit, no traceback, no loss)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args, check=False):
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlcanon", *args], capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_clean_error(proc, *needles):
+    assert proc.returncode != 0
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr
+    assert len(err.splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "ppo-run"
+    proc = cli(
+        "train",
+        "ppo",
+        "--env-id",
+        "CartPole-v1",
+        "--total-timesteps",
+        "2048",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "128",
+        "--batch-size",
+        "64",
+        "--run-dir",
+        str(run),
+        "--no-progress",
+        check=True,
+    )
+    return run, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_train_prints_summary_and_writes_run_dir(trained):
+    run, summary = trained
+    assert summary["total_timesteps"] == 2048 and summary["run_dir"] == str(run)
+    for name in ("config.json", "metrics.csv", "summary.json", "checkpoints/latest.json"):
+        assert (run / name).exists()
+
+
+def test_eval_prints_eval_keys(trained):
+    run, _ = trained
+    out = json.loads(cli("eval", str(run), "--episodes", "3", check=True).stdout)
+    assert out["eval_episodes"] == 3
+    assert {"eval_return_mean", "eval_return_std"} <= set(out)
+
+
+def test_plot_writes_png(trained, tmp_path):
+    run, _ = trained
+    out = tmp_path / "curve.png"
+    cli("plot", str(run), str(run), "-o", str(out), check=True)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_list_names_algorithms():
+    out = cli("list", "--json", check=True).stdout
+    assert {"ppo", "dqn"} <= set(json.loads(out)["algos"])
+
+
+def test_help_explains_every_flag():
+    out = cli("train", "dqn", "--help", check=True).stdout
+    assert "--double-dqn" in out and "Choose the bootstrap action" in out
+    assert "--target-update-interval" in out
+
+
+def test_unknown_algorithm():
+    assert_clean_error(cli("train", "nope"), "invalid choice", "ppo")
+
+
+def test_unknown_env_id(tmp_path):
+    assert_clean_error(
+        cli("train", "ppo", "--env-id", "CartPoel-v1", "--run-dir", str(tmp_path / "r")),
+        "unknown env id",
+        "CartPole-v1",
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_negative_learning_rate():
+    assert_clean_error(cli("train", "ppo", "--learning-rate", "-0.1"), "learning_rate", "> 0")
+
+
+def test_batch_larger_than_buffer():
+    assert_clean_error(
+        cli("train", "dqn", "--batch-size", "512", "--buffer-size", "100"), "batch_size=512", "buffer_size"
+    )
+
+
+def test_missing_run_dir(tmp_path):
+    assert_clean_error(cli("eval", str(tmp_path / "missing")), "not found")
+
+
+def test_corrupt_checkpoint_is_reported_and_kept(trained, tmp_path):
+    import shutil
+
+    run, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    latest = json.loads((copy / "checkpoints" / "latest.json").read_text())["checkpoint"]
+    weights = copy / "checkpoints" / latest / "arrays.safetensors"
+    weights.write_bytes(b"not safetensors at all")
+    assert_clean_error(cli("eval", str(copy)), "corrupt")
+    assert weights.read_bytes() == b"not safetensors at all"  # nothing on disk was touched
+
+
+def test_foreign_checkpoint_is_reported(tmp_path):
+    run = tmp_path / "foreign"
+    (run / "checkpoints" / "step-1").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"algo": "ppo", "config": {}}))
+    (run / "checkpoints" / "latest.json").write_text(json.dumps({"hello": 1}))
+    assert_clean_error(cli("eval", str(run)), "not an rlcanon checkpoint")

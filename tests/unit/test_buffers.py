@@ -1,0 +1,84 @@
+"""Replay FIFO capacity, n-step folding in the buffer, sum-tree proportions."""
+
+import numpy as np
+import pytest
+
+from rlcanon.buffers.prioritized import PrioritizedReplayBuffer
+from rlcanon.buffers.replay import ReplayBuffer
+from rlcanon.buffers.sumtree import SumTree
+from rlcanon.envs.collectors import Transition
+
+
+def tr(i, rew=1.0, term=False, trunc=False, valid=True, n=1):
+    o = np.full((n, 1), float(i), dtype=np.float32)
+    return Transition(
+        o,
+        np.zeros(n, np.int64),
+        np.full(n, rew, np.float32),
+        o + 1,
+        np.full(n, term),
+        np.full(n, trunc),
+        np.full(n, valid),
+    )
+
+
+def test_fifo_capacity_overwrites_oldest():
+    buf = ReplayBuffer(3, 1, (1,), np.float32)
+    for i in range(5):
+        buf.add(tr(i))
+    assert len(buf) == 3
+    assert sorted(buf.obs[:, 0, 0].tolist()) == [2.0, 3.0, 4.0]
+    idx = buf.sample_indices(np.random.default_rng(0), 500)
+    assert set(buf.batch(idx)["obs"][:, 0].tolist()) == {2.0, 3.0, 4.0}
+
+
+def test_invalid_autoreset_steps_are_never_sampled():
+    buf = ReplayBuffer(10, 1, (1,), np.float32)
+    buf.add(tr(0, term=True))
+    buf.add(tr(99, valid=False))
+    buf.add(tr(1))
+    idx = buf.sample_indices(np.random.default_rng(0), 1000)
+    assert 99.0 not in buf.batch(idx)["obs"][:, 0]
+
+
+def test_n_step_targets_in_buffer():
+    buf = ReplayBuffer(10, 1, (1,), np.float32, n_step=3, gamma=0.5)
+    buf.add(tr(0, rew=1.0))
+    buf.add(tr(1, rew=2.0, term=True))
+    buf.add(tr(2, valid=False))
+    buf.add(tr(3, rew=4.0))
+    b = buf.batch(np.array([0, 1, 3]))
+    np.testing.assert_allclose(b["rewards"], [1 + 0.5 * 2, 2.0, 4.0])
+    # episode terminated inside both first windows: no bootstrap; the last one is cut by the buffer
+    # head and bootstraps after one step
+    np.testing.assert_allclose(b["discounts"], [0.0, 0.0, 0.5])
+    np.testing.assert_allclose(b["next_obs"][:, 0], [2.0, 2.0, 4.0])
+
+
+def test_sumtree_prefix_search_is_exact():
+    tree = SumTree(4)
+    tree.update(np.arange(4), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert tree.total == 10.0
+    found = tree.find(np.array([0.0, 0.99, 1.0, 2.99, 3.0, 5.99, 6.0, 9.99]))
+    assert found.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_sumtree_sampling_proportions():
+    tree = SumTree(5)
+    p = np.array([1.0, 2.0, 3.0, 4.0, 0.0])
+    tree.update(np.arange(5), p)
+    draws = np.concatenate([tree.sample(np.random.default_rng(s), 1000) for s in range(100)])
+    freq = np.bincount(draws, minlength=5) / len(draws)
+    np.testing.assert_allclose(freq, p / p.sum(), atol=0.005)
+
+
+def test_prioritized_weights_and_priority_updates():
+    buf = PrioritizedReplayBuffer(8, 1, (1,), np.float32, alpha=1.0)
+    for i in range(4):
+        buf.add(tr(i))
+    buf.update_priorities(np.arange(4), np.array([1.0, 1.0, 1.0, 7.0]) - 1e-6)
+    idx, w = buf.sample_prioritized(np.random.default_rng(0), 4000, beta=1.0)
+    assert np.mean(idx == 3) == pytest.approx(0.7, abs=0.03)
+    # with beta = 1, weight is 1 / (N P(i)) normalised by the max: rare samples weigh 1
+    assert w[idx == 3].max() == pytest.approx((4 * 0.1) / (4 * 0.7), rel=1e-3)
+    assert w.max() == pytest.approx(1.0)
