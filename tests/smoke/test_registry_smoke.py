@@ -14,9 +14,12 @@ SMALL = {
 }
 
 
+@pytest.mark.parametrize("backend", ["auto", "torch"])
 @pytest.mark.parametrize("algo", sorted(ALGOS))
-def test_every_algo_smoke(algo, run_dir):
-    config = make_config(algo, "CartPole-v1", total_timesteps=512, eval_episodes=2, **SMALL.get(algo, {}))
+def test_every_algo_smoke(algo, backend, run_dir):
+    config = make_config(
+        algo, "CartPole-v1", total_timesteps=512, eval_episodes=2, backend=backend, **SMALL.get(algo, {})
+    )
     result = ALGOS[algo].train(config, run_dir=run_dir, progress=False)
     summary = json.loads((run_dir / "summary.json").read_text())
     for key in (

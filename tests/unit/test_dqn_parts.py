@@ -56,13 +56,7 @@ def test_batched_targets_match_per_step_targets():
     all_idx = b.buffer.sample_indices(b.rng, 32)  # the same indices, one step at a time
     for idx in np.split(all_idx, 4):
         batch = b.buffer.batch(idx)
-        b._step(
-            torch.as_tensor(batch["obs"]),
-            torch.as_tensor(batch["actions"]).unsqueeze(1),
-            b._targets(batch),
-            None,
-            [],
-        )
+        b._step(batch["obs"], batch["actions"], b._targets(batch), None)
     torch.testing.assert_close(_params(a.q), _params(b.q), rtol=1e-5, atol=1e-6)
 
 

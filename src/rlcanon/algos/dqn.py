@@ -20,13 +20,14 @@ from rlcanon.buffers.replay import ReplayBuffer
 from rlcanon.core.config import check_positive, check_range
 from rlcanon.core.losses import huber_loss, polyak_update
 from rlcanon.core.optim import adam
-from rlcanon.core.run import RunConfig, TrainResult, train_run
+from rlcanon.core.run import RunConfig, TrainResult, train_run, use_kernels
 from rlcanon.core.schedules import linear
 from rlcanon.core.torch_state import load_module, load_optimizer, module_arrays, optimizer_state
 from rlcanon.envs.collectors import VecStepper, episode_metrics
 from rlcanon.envs.factory import EnvSpecLike, make_vec_env, obs_shape
 from rlcanon.errors import ConfigError
-from rlcanon.nets.q import QNetwork
+from rlcanon.nets.kernels import FlatParams
+from rlcanon.nets.q import QKernel, QNetwork
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,13 @@ class DQNAgent:
         self.q = QNetwork(shape, self.n_actions, config.hidden, config.dueling)
         self.q_target = copy.deepcopy(self.q)
         self.q_target.requires_grad_(False)
-        self.opt = adam(self.q.parameters(), lr=config.learning_rate)
+        self.flat: FlatParams | None = None
+        if use_kernels(config.backend, *self.q.trained_mlps()):
+            self.flat = FlatParams([self.q])  # one flat buffer: NumPy kernels + one fused Adam step
+            self.kernel, self.target_kernel = QKernel(self.q, self.flat), QKernel(self.q_target)
+            self.opt = adam([self.flat.param], lr=config.learning_rate)
+        else:
+            self.opt = adam(self.q.parameters(), lr=config.learning_rate)
         buffer_cls = PrioritizedReplayBuffer if config.prioritized else ReplayBuffer
         extra = {"alpha": config.per_alpha} if config.prioritized else {}
         self.buffer = buffer_cls(
@@ -177,20 +184,26 @@ class DQNAgent:
         metrics.update(episode_metrics(*self.stepper.pop_episodes()))
         return metrics
 
-    def _targets(self, batch: dict[str, np.ndarray]) -> torch.Tensor:
-        next_obs = torch.as_tensor(batch["next_obs"])
+    def _q_values(self, obs: np.ndarray, target: bool) -> np.ndarray:
+        if self.flat is not None:
+            return (self.target_kernel if target else self.kernel).forward(obs)[0]
         with torch.no_grad():
-            q_next = self.q_target(next_obs)
-            if self.cfg.double_dqn:
-                best = self.q(next_obs).argmax(1, keepdim=True)
-                v_next = q_next.gather(1, best).squeeze(1)
-            else:
-                v_next = q_next.max(1).values
-            return torch.as_tensor(batch["rewards"]) + torch.as_tensor(batch["discounts"]) * v_next
+            return (self.q_target if target else self.q)(torch.as_tensor(obs)).numpy()
+
+    def _targets(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """r + discount * max_a Q_target(s', a) (Double DQN: a = argmax of the online net)."""
+        q_next = self._q_values(batch["next_obs"], target=True)
+        if self.cfg.double_dqn:
+            best = self._q_values(batch["next_obs"], target=False).argmax(1)
+            v_next = q_next[np.arange(len(best)), best]
+        else:
+            v_next = q_next.max(1)
+        return (batch["rewards"] + batch["discounts"] * v_next).astype(np.float32)
 
     def _train(self, n_updates: int) -> dict[str, float]:
         c = self.cfg
-        losses, qs = [], []
+        losses: list[float] = []
+        qs: list[float] = []
         done = 0
         while done < n_updates:
             # Within a chunk the target net is fixed, so with uniform replay and no Double DQN all
@@ -198,64 +211,72 @@ class DQNAgent:
             chunk = n_updates - done
             if c.tau >= 1.0:
                 chunk = min(chunk, c.target_update_interval - self.updates % c.target_update_interval)
-            batched = c.tau >= 1.0 and not c.double_dqn and not c.prioritized
-            if batched:
-                idx = self.buffer.sample_indices(self.rng, chunk * c.batch_size)
-                batch = self.buffer.batch(idx)
-                targets = self._targets(batch).split(c.batch_size)
-                obs = torch.as_tensor(batch["obs"]).split(c.batch_size)
-                acts = torch.as_tensor(batch["actions"]).unsqueeze(1).split(c.batch_size)
+            if c.tau >= 1.0 and not c.double_dqn and not c.prioritized:
+                batch = self.buffer.batch(self.buffer.sample_indices(self.rng, chunk * c.batch_size))
+                targets = self._targets(batch)
                 for k in range(chunk):
-                    losses.append(self._step(obs[k], acts[k], targets[k], None, qs))
+                    sl = slice(k * c.batch_size, (k + 1) * c.batch_size)
+                    loss, q_mean, _ = self._step(batch["obs"][sl], batch["actions"][sl], targets[sl], None)
+                    losses.append(loss)
+                    qs.append(q_mean)
             else:
                 for _ in range(chunk):
-                    losses.append(self._sampled_step(qs))
+                    loss, q_mean = self._sampled_step()
+                    losses.append(loss)
+                    qs.append(q_mean)
             done += chunk
             self.updates += chunk
             if c.tau < 1.0:
                 polyak_update(self.q_target, self.q, c.tau)
             elif self.updates % c.target_update_interval == 0:
                 polyak_update(self.q_target, self.q, 1.0)
-        return {"loss/td": float(torch.stack(losses).mean()), "charts/q_mean": float(torch.stack(qs).mean())}
+        return {"loss/td": float(np.mean(losses)), "charts/q_mean": float(np.mean(qs))}
 
-    def _sampled_step(self, qs: list[torch.Tensor]) -> torch.Tensor:
+    def _sampled_step(self) -> tuple[float, float]:
         c = self.cfg
         weights = None
         if c.prioritized:
             beta = linear(c.per_beta0, 1.0, 1.0, self.global_step / c.total_timesteps)
-            idx, w = self.buffer.sample_prioritized(self.rng, c.batch_size, beta)
-            weights = torch.from_numpy(w)
+            idx, weights = self.buffer.sample_prioritized(self.rng, c.batch_size, beta)
         else:
             idx = self.buffer.sample_indices(self.rng, c.batch_size)
         batch = self.buffer.batch(idx)
-        target = self._targets(batch)
-        obs, acts = torch.as_tensor(batch["obs"]), torch.as_tensor(batch["actions"]).unsqueeze(1)
-        td = self._step(obs, acts, target, weights, qs, return_td=c.prioritized)
+        loss, q_mean, td = self._step(batch["obs"], batch["actions"], self._targets(batch), weights)
         if c.prioritized:
-            loss, td_err = td
-            self.buffer.update_priorities(idx, td_err)
-            return loss
-        return td
+            self.buffer.update_priorities(idx, td)
+        return loss, q_mean
 
     def _step(
-        self,
-        obs: torch.Tensor,
-        acts: torch.Tensor,
-        target: torch.Tensor,
-        weights: torch.Tensor | None,
-        qs: list[torch.Tensor],
-        return_td: bool = False,
-    ) -> Any:
-        q = self.q(obs).gather(1, acts).squeeze(1)
-        loss = huber_loss(q, target, weights)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm, foreach=True)
+        self, obs: np.ndarray, acts: np.ndarray, target: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[float, float, np.ndarray]:
+        """One gradient step on the Huber TD loss; returns (loss, mean Q, TD errors)."""
+        if self.flat is None:
+            q = self.q(torch.as_tensor(obs)).gather(1, torch.as_tensor(acts).unsqueeze(1)).squeeze(1)
+            w = None if weights is None else torch.as_tensor(weights)
+            loss = huber_loss(q, torch.as_tensor(target), w)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm, foreach=True)
+            self.opt.step()
+            q_np = q.detach().numpy()
+            return float(loss.detach()), float(q_np.mean()), q_np - target
+        q_all, cache = self.kernel.forward(obs)
+        rows = np.arange(len(acts))
+        td = q_all[rows, acts] - target
+        # d(Huber)/d(q) is the TD error clipped to [-1, 1] (Nature DQN's error clipping).
+        grad = np.clip(td, -1.0, 1.0)
+        abs_td = np.abs(td)
+        quad = np.minimum(abs_td, 1.0)
+        per_sample = 0.5 * quad * quad + abs_td - quad
+        if weights is not None:
+            grad *= weights
+            per_sample *= weights
+        dq = np.zeros_like(q_all)
+        dq[rows, acts] = grad / len(acts)
+        self.kernel.backward(cache, dq)
+        self.flat.clip_grad_norm(self.cfg.max_grad_norm)
         self.opt.step()
-        qs.append(q.detach().mean())
-        if return_td:
-            return loss.detach(), (q.detach() - target).numpy()
-        return loss.detach()
+        return float(per_sample.mean()), float(q_all[rows, acts].mean()), td
 
     # ---- checkpoints ----
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -17,12 +17,13 @@ from torch import nn
 from rlcanon.core.config import check_positive, check_range
 from rlcanon.core.optim import adam
 from rlcanon.core.returns import gae
-from rlcanon.core.run import RunConfig, TrainResult, train_run
+from rlcanon.core.run import RunConfig, TrainResult, train_run, use_kernels
 from rlcanon.core.running import RunningMeanStd
 from rlcanon.core.torch_state import load_module, load_optimizer, module_arrays, optimizer_state
 from rlcanon.envs.collectors import VecStepper, episode_metrics
 from rlcanon.envs.factory import EnvSpecLike, make_vec_env, obs_shape
 from rlcanon.nets.heads import make_head
+from rlcanon.nets.kernels import FlatParams, MLPKernel
 from rlcanon.nets.mlp import NumpySequential, mlp
 
 
@@ -124,6 +125,30 @@ def value_loss(
     return err.mean()
 
 
+def clipped_surrogate_grad(adv: np.ndarray, ratio: np.ndarray, clip_coef: float) -> tuple[float, np.ndarray]:
+    """NumPy twin of :func:`clipped_surrogate`: the loss and d(loss)/d(ratio).
+
+    The gradient flows only where the unclipped term is the minimum (inside the clip range the two
+    terms are equal and both pass the same gradient)."""
+    s1 = ratio * adv
+    s2 = np.clip(ratio, 1.0 - clip_coef, 1.0 + clip_coef) * adv
+    return float(-np.minimum(s1, s2).mean()), np.where(s1 <= s2, -adv / len(adv), 0.0)
+
+
+def value_loss_grad(
+    v: np.ndarray, old_v: np.ndarray, ret: np.ndarray, clip: float
+) -> tuple[float, np.ndarray]:
+    """NumPy twin of :func:`value_loss`: the loss and d(loss)/d(values)."""
+    err = v - ret
+    if clip <= 0:
+        return float(np.mean(err * err)), 2.0 * err / len(v)
+    delta = v - old_v
+    err_c = old_v + np.clip(delta, -clip, clip) - ret
+    use_c = err_c * err_c > err * err
+    grad = np.where(use_c, 2.0 * err_c * (np.abs(delta) <= clip), 2.0 * err) / len(v)
+    return float(np.mean(np.maximum(err * err, err_c * err_c))), grad
+
+
 class PPOAgent:
     def __init__(self, config: PPOConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
         self.cfg, self.rng = config, rng
@@ -135,9 +160,15 @@ class PPOAgent:
         self.head = make_head(self.envs.single_action_space, config.log_std_init)
         self.actor = mlp(in_dim, config.hidden, self.head.out_dim, config.activation, 0.01, True)
         self.critic = mlp(in_dim, config.hidden, 1, config.activation, 1.0, True)
-        params = [*self.actor.parameters(), *self.critic.parameters(), *self.head.parameters()]
-        self.params = params
-        self.opt = adam(params, lr=config.learning_rate, eps=1e-5)
+        self.flat: FlatParams | None = None
+        if use_kernels(config.backend, self.actor, self.critic):
+            # One flat parameter buffer trained by NumPy kernels and a single fused Adam step.
+            self.flat = FlatParams([self.actor, self.critic, self.head])
+            self.actor_k, self.critic_k = MLPKernel(self.actor, self.flat), MLPKernel(self.critic, self.flat)
+            self.params = [self.flat.param]
+        else:
+            self.params = [*self.actor.parameters(), *self.critic.parameters(), *self.head.parameters()]
+        self.opt = adam(self.params, lr=config.learning_rate, eps=1e-5)
         self.obs_rms = RunningMeanStd(shape) if config.normalize_obs else None
         self.ret_rms = RunningMeanStd(()) if config.normalize_reward else None
         self.disc_return = np.zeros(config.num_envs)
@@ -173,7 +204,8 @@ class PPOAgent:
         return np.clip(rew / np.sqrt(self.ret_rms.var + 1e-8), -10, 10).astype(np.float32)
 
     def _collect(self) -> None:
-        actor_np = NumpySequential(self.actor)  # weights are fixed for the whole rollout
+        # Weights are fixed for the whole rollout: act through NumPy, not torch.
+        actor_np = (lambda x: self.actor_k.forward(x)[0]) if self.flat else NumpySequential(self.actor)
         head, step = self.head, self.stepper
         for t in range(self.cfg.num_steps):
             obs = self._prep(step.obs, update=True)
@@ -203,69 +235,60 @@ class PPOAgent:
         metrics.update(episode_metrics(*self.stepper.pop_episodes()))
         return metrics
 
+    def _forward_all(self) -> tuple[np.ndarray, np.ndarray]:
+        """Values of all T+1 observations and log-probs of the taken actions, one batched pass."""
+        T, N = self.cfg.num_steps, self.cfg.num_envs
+        obs = self.buf_obs.reshape((T + 1) * N, -1)
+        acts = self.buf_act.reshape(T * N, *self.head.action_shape)
+        if self.flat is not None:
+            values = self.critic_k.forward(obs)[0][:, 0]
+            logp = self.head.logp_entropy_np(self.actor_k.forward(obs[: T * N])[0], acts)[0]
+        else:
+            with torch.no_grad():
+                ot = torch.from_numpy(obs)
+                values = self.critic(ot).squeeze(-1).numpy()
+                logp = self.head.log_prob(self.actor(ot[: T * N]), torch.from_numpy(acts)).numpy()
+        return values.reshape(T + 1, N), logp.astype(np.float32)
+
     def _update(self, clip: float) -> dict[str, float]:
         cfg = self.cfg
         T, N = cfg.num_steps, cfg.num_envs
-        obs_all = torch.from_numpy(self.buf_obs)
-        with torch.no_grad():
-            values = self.critic(obs_all).squeeze(-1).numpy()
-            act_t = torch.from_numpy(self.buf_act.reshape(T * N, *self.head.action_shape))
-            old_logp = self.head.log_prob(self.actor(obs_all[:-1].reshape(T * N, -1)), act_t)
+        values, old_logp = self._forward_all()
         adv, ret = gae(self.buf_rew, values, self.buf_term, self.buf_done, cfg.gamma, cfg.gae_lambda)
         valid = np.flatnonzero(self.buf_valid.reshape(-1))
-        b_obs = obs_all[:-1].reshape(T * N, -1)
-        b_adv, b_ret = torch.from_numpy(adv.reshape(-1)), torch.from_numpy(ret.reshape(-1))
-        b_val = torch.from_numpy(values[:-1].reshape(-1))
+        data = {
+            "obs": self.buf_obs[:-1].reshape(T * N, -1),
+            "act": self.buf_act.reshape(T * N, *self.head.action_shape),
+            "logp": old_logp,
+            "adv": adv.reshape(-1),
+            "ret": ret.reshape(-1),
+            "val": values[:-1].reshape(-1),
+        }
         n_mb = max(1, round(cfg.rollout_size / cfg.batch_size))
         if n_mb == 1 and cfg.norm_adv and len(valid) > 1:
             # One minibatch per epoch: its advantages are the same every epoch; normalise once.
-            v_adv = b_adv[valid]
-            b_adv = (b_adv - v_adv.mean()) / (v_adv.std() + 1e-8)
+            v_adv = data["adv"][valid]
+            data["adv"] = (data["adv"] - v_adv.mean()) / (v_adv.std(ddof=1) + 1e-8)
         norm_each = cfg.norm_adv and n_mb > 1
-        n_updates = 0
         stats = [float("nan")] * 5
         for epoch in range(cfg.update_epochs):
-            last_epoch = epoch == cfg.update_epochs - 1
+            stop = False
             for mb in np.array_split(self.rng.permutation(valid), n_mb):
-                idx = torch.from_numpy(mb)
-                out = self.actor(b_obs[idx])
-                log_ratio = self.head.log_prob(out, act_t[idx]) - old_logp[idx]
-                ratio = log_ratio.exp()
-                mb_adv = b_adv[idx]
+                batch = {k: v[mb] for k, v in data.items()}
                 if norm_each and len(mb) > 1:
-                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                pg = clipped_surrogate(mb_adv, ratio, clip)
-                v = self.critic(b_obs[idx]).squeeze(-1)
-                vl = value_loss(v, b_val[idx], b_ret[idx], cfg.value_clip)
-                loss = pg + cfg.vf_coef * vl
-                if cfg.ent_coef:
-                    ent = self.head.entropy(out).mean()
-                    loss = loss - cfg.ent_coef * ent
-                if cfg.target_kl or last_epoch:
-                    with torch.no_grad():
-                        approx_kl = float(((ratio - 1) - log_ratio).mean())
-                    if cfg.target_kl and approx_kl > 1.5 * cfg.target_kl:
-                        break  # the policy moved too far from the one that collected the data
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm, foreach=True)
-                self.opt.step()
-                n_updates += 1
-                if last_epoch:  # diagnostics from the final pass only: they cost ops per step
-                    with torch.no_grad():
-                        stats = [
-                            float(pg),
-                            float(vl),
-                            float(self.head.entropy(out).mean()),
-                            approx_kl,
-                            float(((ratio - 1.0).abs() > clip).float().mean()),
-                        ]
-            else:
-                continue
-            break
-        pg_l, v_l, ent_l, kl, cf = stats
+                    batch["adv"] = (batch["adv"] - batch["adv"].mean()) / (batch["adv"].std(ddof=1) + 1e-8)
+                step = self._kernel_step if self.flat is not None else self._torch_step
+                out = step(batch, clip, check_kl=bool(cfg.target_kl))
+                if out is None:  # target-KL early stop: the policy moved too far from the data's
+                    stop = True
+                    break
+                if epoch == cfg.update_epochs - 1:
+                    stats = out
+            if stop:
+                break
         var_y = float(np.var(ret))
         explained = float("nan") if var_y == 0 else 1.0 - float(np.var(ret - values[:-1])) / var_y
+        pg_l, v_l, ent_l, kl, cf = stats
         return {
             "loss/policy": pg_l,
             "loss/value": v_l,
@@ -274,6 +297,48 @@ class PPOAgent:
             "charts/clip_fraction": cf,
             "charts/explained_variance": explained,
         }
+
+    def _torch_step(self, b: dict[str, np.ndarray], clip: float, check_kl: bool) -> list[float] | None:
+        """One minibatch step with torch autograd (the reference the NumPy kernels are tested against)."""
+        cfg = self.cfg
+        t = {k: torch.from_numpy(v) for k, v in b.items()}
+        out = self.actor(t["obs"])
+        log_ratio = self.head.log_prob(out, t["act"]) - t["logp"]
+        ratio = log_ratio.exp()
+        approx_kl = float(((ratio - 1) - log_ratio).detach().mean())
+        if check_kl and approx_kl > 1.5 * cfg.target_kl:
+            return None
+        pg = clipped_surrogate(t["adv"], ratio, clip)
+        vl = value_loss(self.critic(t["obs"]).squeeze(-1), t["val"], t["ret"], cfg.value_clip)
+        ent = self.head.entropy(out).mean()
+        loss = pg + cfg.vf_coef * vl - cfg.ent_coef * ent
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm, foreach=True)
+        self.opt.step()
+        clip_frac = float(((ratio.detach() - 1.0).abs() > clip).float().mean())
+        return [float(pg.detach()), float(vl.detach()), float(ent.detach()), approx_kl, clip_frac]
+
+    def _kernel_step(self, b: dict[str, np.ndarray], clip: float, check_kl: bool) -> list[float] | None:
+        """The same step as :meth:`_torch_step` with hand-written gradients (NumPy kernels)."""
+        cfg, n = self.cfg, len(b["adv"])
+        out, actor_cache = self.actor_k.forward(b["obs"])
+        logp, ent, head_ctx = self.head.logp_entropy_np(out, b["act"])
+        log_ratio = logp - b["logp"]
+        ratio = np.exp(log_ratio)
+        approx_kl = float(((ratio - 1) - log_ratio).mean())
+        if check_kl and approx_kl > 1.5 * cfg.target_kl:
+            return None
+        pg, d_ratio = clipped_surrogate_grad(b["adv"], ratio, clip)
+        head_grad = self.head.grad_np(head_ctx, d_ratio * ratio, -cfg.ent_coef / n, self.flat)
+        self.actor_k.backward(actor_cache, head_grad)
+        v, critic_cache = self.critic_k.forward(b["obs"])
+        vl, d_v = value_loss_grad(v[:, 0], b["val"], b["ret"], cfg.value_clip)
+        self.critic_k.backward(critic_cache, (cfg.vf_coef * d_v)[:, None].astype(np.float32))
+        self.flat.clip_grad_norm(cfg.max_grad_norm)
+        self.opt.step()
+        clip_frac = float((np.abs(ratio - 1.0) > clip).mean())
+        return [pg, vl, float(ent.mean()), approx_kl, clip_frac]
 
     # ---- checkpoints ----
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlcanon.core import checkpoint as ckpt
-from rlcanon.core.config import check_positive, to_dict
+from rlcanon.core.config import check_choice, check_positive, to_dict
 from rlcanon.core.logger import MetricsLogger
 from rlcanon.core.rundir import default_run_dir, write_config, write_summary
 from rlcanon.core.seeding import restore_rng_state, rng_state, seed_everything
@@ -42,14 +42,29 @@ class RunConfig:
     """Save a checkpoint every this many env steps (0: every tenth of the run)."""
     torch_threads: int = 1
     """Torch intra-op threads. One is fastest for small RL networks (0 keeps torch's choice)."""
+    backend: str = "auto"
+    """Training kernels: 'numpy' (hand-written MLP backward, fastest on CPU for small MLPs), 'torch'
+    (autograd), or 'auto' (numpy whenever every trained network is an MLP)."""
 
     def _validate_run(self) -> None:
         check_positive("total_timesteps", self.total_timesteps)
         check_positive("eval_episodes", self.eval_episodes)
         check_positive("eval_interval", self.eval_interval, allow_zero=True)
         check_positive("checkpoint_interval", self.checkpoint_interval, allow_zero=True)
+        check_choice("backend", self.backend, ["auto", "numpy", "torch"])
         if self.seed < 0:
             raise ConfigError(f"seed={self.seed} is not allowed; it must be >= 0")
+
+
+def use_kernels(backend: str, *nets: object) -> bool:
+    """Whether to train ``nets`` with the NumPy kernels (see :mod:`rlcanon.nets.kernels`)."""
+    from rlcanon.errors import ConfigError
+    from rlcanon.nets.kernels import MLPKernel
+
+    ok = all(MLPKernel.supports(n) for n in nets)
+    if backend == "numpy" and not ok:
+        raise ConfigError("backend='numpy' supports MLP networks only; use backend='torch' or 'auto'")
+    return ok and backend != "torch"
 
 
 class Agent(Protocol):

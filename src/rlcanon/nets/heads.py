@@ -7,7 +7,7 @@ methods serve acting from a frozen snapshot during collection.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -58,6 +58,24 @@ class CategoricalHead(nn.Module):
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         return actions
 
+    def logp_entropy_np(self, out: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        """log pi(a|s), entropy, and what :meth:`grad_np` needs (NumPy twin of the torch methods)."""
+        z = out - out.max(axis=1, keepdims=True)
+        logp_all = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        probs = np.exp(logp_all)
+        ent = -(probs * logp_all).sum(axis=1)
+        rows = np.arange(len(actions))
+        return logp_all[rows, actions], ent, (probs, logp_all, ent, rows, actions)
+
+    def grad_np(self, ctx: Any, dlogp: np.ndarray, dent: float, flat: Any) -> np.ndarray:
+        """d(loss)/d(logits) given d(loss)/d(log pi(a|s)) per sample and d(loss)/d(entropy)."""
+        probs, logp_all, ent, rows, actions = ctx
+        dout = -probs * dlogp[:, None]  # d log softmax_a / d logits = onehot(a) - p
+        dout[rows, actions] += dlogp
+        if dent:  # dH/dlogits_j = -p_j (log p_j + H)
+            dout -= dent * probs * (logp_all + ent[:, None])
+        return dout.astype(np.float32, copy=False)
+
 
 class GaussianHead(nn.Module):
     """Continuous actions: the actor outputs the mean; the log std is a state-independent parameter.
@@ -92,6 +110,21 @@ class GaussianHead(nn.Module):
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         return np.clip(actions, self.low, self.high)
+
+    def logp_entropy_np(self, out: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        log_std = self.log_std.detach().numpy()
+        z = (actions - out) * np.exp(-log_std)
+        logp = (-0.5 * z * z - log_std - 0.5 * math.log(2 * math.pi)).sum(axis=1)
+        ent = np.full(len(out), (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum())
+        return logp, ent, z
+
+    def grad_np(self, ctx: Any, dlogp: np.ndarray, dent: float, flat: Any) -> np.ndarray:
+        """d(loss)/d(mean); also writes d(loss)/d(log_std) into the flat gradient."""
+        z = ctx
+        std = np.exp(self.log_std.detach().numpy())
+        # d logp / d mean = z / std; d logp / d log_std = z^2 - 1; dH / d log_std = 1
+        flat.grad_of(self.log_std)[:] = (dlogp[:, None] * (z * z - 1.0)).sum(axis=0) + dent * len(z)
+        return (dlogp[:, None] * z / std).astype(np.float32, copy=False)
 
 
 def make_head(space: gym.Space, log_std_init: float = 0.0) -> CategoricalHead | GaussianHead:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from rlcanon.nets.cnn import NatureCNN
+from rlcanon.nets.kernels import FlatParams, MLPKernel
 from rlcanon.nets.mlp import NumpySequential, mlp
 
 
@@ -42,6 +43,12 @@ class QNetwork(nn.Module):
             return self.value(feat) + adv - adv.mean(dim=-1, keepdim=True)
         return self.q(feat)
 
+    def trained_mlps(self) -> list[nn.Module]:
+        """The sub-networks a NumPy kernel would train (the CNN encoder has no kernel)."""
+        if self.pixels:
+            return [self.encoder]
+        return [self.value, self.advantage] if self.dueling else [self.q]
+
     def numpy_forward(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """A frozen NumPy copy for acting, or None when the net has a CNN encoder."""
         if self.pixels:
@@ -55,3 +62,30 @@ class QNetwork(nn.Module):
 
             return dueling_q
         return NumpySequential(self.q)
+
+
+class QKernel:
+    """NumPy forward/backward of a vector-observation :class:`QNetwork` (plain or dueling)."""
+
+    def __init__(self, net: QNetwork, flat: FlatParams | None = None) -> None:
+        self.dueling = net.dueling
+        if net.dueling:
+            self.v, self.a = MLPKernel(net.value, flat), MLPKernel(net.advantage, flat)
+        else:
+            self.q = MLPKernel(net.q, flat)
+
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, tuple]:
+        x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)
+        if not self.dueling:
+            return self.q.forward(x)
+        v, cv = self.v.forward(x)
+        adv, ca = self.a.forward(x)
+        return v + adv - adv.mean(axis=1, keepdims=True), (cv, ca)
+
+    def backward(self, cache: tuple, dq: np.ndarray) -> None:
+        if not self.dueling:
+            self.q.backward(cache, dq)
+            return
+        cv, ca = cache
+        self.v.backward(cv, dq.sum(axis=1, keepdims=True))
+        self.a.backward(ca, dq - dq.mean(axis=1, keepdims=True))
