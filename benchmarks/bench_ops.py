@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import pin_threads, table  # noqa: E402
+from common import pin_threads, table
 
 
 def timed(fn, n: int = 2000) -> float:
@@ -41,8 +41,10 @@ def main() -> None:
     t_torch, t_np = timed(lambda: torch.tanh(a)), timed(lambda: fast_tanh(a))
     rows.append({"op": "tanh 256x64", "torch_us": t_torch, "rlcanon_us": t_np, "ratio": t_np / t_torch})
 
-    for name, sizes, act, batch in (("PPO step (2 nets 64-64 tanh, B=256)", (64, 64), "tanh", 256),
-                                    ("DQN step (256-256 relu, B=64)", (256, 256), "relu", 64)):
+    for name, sizes, act, batch in (
+        ("PPO step (2 nets 64-64 tanh, B=256)", (64, 64), "tanh", 256),
+        ("DQN step (256-256 relu, B=64)", (256, 256), "relu", 64),
+    ):
         n_nets = 2 if act == "tanh" else 1
         torch.manual_seed(0)
         ref = [mlp(4, sizes, 2, act) for _ in range(n_nets)]

@@ -18,12 +18,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import pin_threads, table  # noqa: E402
+from common import pin_threads, table
 
 ZOO_PPO = dict(n_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0)
 ZOO_DQN = dict(
-    learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-    target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
+    learning_rate=2.3e-3,
+    batch_size=64,
+    buffer_size=100_000,
+    learning_starts=1000,
+    gamma=0.99,
+    target_update_interval=10,
+    train_freq=256,
+    gradient_steps=128,
+    exploration_fraction=0.16,
     exploration_final_eps=0.04,
 )
 BUDGET = {"ppo": 100_000, "dqn": 50_000}
@@ -39,8 +46,11 @@ def run_rlcanon(algo: str, seed: int, eval_every: int, workdir: Path) -> dict:
     cols = read_metrics(run)
     hit = next((i for i, v in enumerate(cols["eval/return_mean"]) if not math.isnan(v) and v >= 475), None)
     return {
-        "lib": "rlcanon", "algo": algo, "seed": seed,
-        "train_s": res.summary["train_time_s"], "sps": res.summary["sps"],
+        "lib": "rlcanon",
+        "algo": algo,
+        "seed": seed,
+        "train_s": res.summary["train_time_s"],
+        "sps": res.summary["sps"],
         "steps_to_475": None if hit is None else int(cols["global_step"][hit]),
         "time_to_475_s": None if hit is None else cols["time/train_seconds"][hit],
         "final_return": res.summary["eval_return_mean"],
@@ -77,11 +87,20 @@ def run_sb3(algo: str, seed: int, eval_every: int) -> dict:
     if algo == "ppo":
         kw = dict(ZOO_PPO)
         env = make_vec_env("CartPole-v1", n_envs=kw.pop("n_envs"), seed=seed)
-        model = PPO("MlpPolicy", env, learning_rate=lambda p: 1e-3 * p, clip_range=lambda p: 0.2 * p,
-                    seed=seed, device="cpu", **kw)
+        model = PPO(
+            "MlpPolicy",
+            env,
+            learning_rate=lambda p: 1e-3 * p,
+            clip_range=lambda p: 0.2 * p,
+            seed=seed,
+            device="cpu",
+            **kw,
+        )
     else:
         env = gym.make("CartPole-v1")
-        model = DQN("MlpPolicy", env, policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", **ZOO_DQN)
+        model = DQN(
+            "MlpPolicy", env, policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", **ZOO_DQN
+        )
     cb = Eval()
     t0 = time.perf_counter()
     cb.start = t0
@@ -89,7 +108,11 @@ def run_sb3(algo: str, seed: int, eval_every: int) -> dict:
     train_s = time.perf_counter() - t0 - cb.eval_time
     final, _ = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
     return {
-        "lib": "sb3", "algo": algo, "seed": seed, "train_s": train_s, "sps": BUDGET[algo] / train_s,
+        "lib": "sb3",
+        "algo": algo,
+        "seed": seed,
+        "train_s": train_s,
+        "sps": BUDGET[algo] / train_s,
         "steps_to_475": None if cb.hit is None else cb.hit[0],
         "time_to_475_s": None if cb.hit is None else cb.hit[1],
         "final_return": float(final),
@@ -135,9 +158,10 @@ def floors(algo: str) -> float:
 
 def sb3_default_subprocess(algo: str, seed: int, eval_every: int) -> dict:
     """SB3 with no thread pinning at all (what a user gets), in a fresh interpreter."""
+    here = str(Path(__file__).parent)
     code = (
-        "import sys, json; sys.path.insert(0, %r); import bench_sb3 as b; "
-        "print(json.dumps(b.run_sb3(%r, %d, %d)))" % (str(Path(__file__).parent), algo, seed, eval_every)
+        f"import sys, json; sys.path.insert(0, {here!r}); import bench_sb3 as b; "
+        f"print(json.dumps(b.run_sb3({algo!r}, {seed}, {eval_every})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     row = json.loads(out.stdout.strip().splitlines()[-1])
@@ -160,8 +184,10 @@ def main() -> None:
     rows = []
     for algo in args.algos:
         for seed in args.seeds:
-            for runner in (lambda: run_rlcanon(algo, seed, args.eval_every, Path(args.workdir)),
-                           lambda: run_sb3(algo, seed, args.eval_every)):
+            for runner in (
+                lambda: run_rlcanon(algo, seed, args.eval_every, Path(args.workdir)),
+                lambda: run_sb3(algo, seed, args.eval_every),
+            ):
                 rows.append(runner())
                 print(json.dumps(rows[-1]), flush=True)
         rows.append(sb3_default_subprocess(algo, args.seeds[0], args.eval_every))
@@ -180,16 +206,22 @@ def main() -> None:
             return float(np.median(vals)) if vals else None
 
         floor = floors(algo)
-        summary.append({
-            "algo": algo, "rlcanon_train_s": med(ours, "train_s"), "sb3_train_s": med(sb3, "train_s"),
-            "ratio": med(ours, "train_s") / med(sb3, "train_s"),
-            "ratio_vs_sb3_default": med(ours, "train_s") / med(sb3d, "train_s"),
-            "compute_floor_s": floor,
-            "rlcanon_steps_to_475": med(ours, "steps_to_475"), "sb3_steps_to_475": med(sb3, "steps_to_475"),
-            "rlcanon_time_to_475": med(ours, "time_to_475_s"), "sb3_time_to_475": med(sb3, "time_to_475_s"),
-            "solved_rlcanon": sum(r["steps_to_475"] is not None for r in ours),
-            "solved_sb3": sum(r["steps_to_475"] is not None for r in sb3),
-        })
+        summary.append(
+            {
+                "algo": algo,
+                "rlcanon_train_s": med(ours, "train_s"),
+                "sb3_train_s": med(sb3, "train_s"),
+                "ratio": med(ours, "train_s") / med(sb3, "train_s"),
+                "ratio_vs_sb3_default": med(ours, "train_s") / med(sb3d, "train_s"),
+                "compute_floor_s": floor,
+                "rlcanon_steps_to_475": med(ours, "steps_to_475"),
+                "sb3_steps_to_475": med(sb3, "steps_to_475"),
+                "rlcanon_time_to_475": med(ours, "time_to_475_s"),
+                "sb3_time_to_475": med(sb3, "time_to_475_s"),
+                "solved_rlcanon": sum(r["steps_to_475"] is not None for r in ours),
+                "solved_sb3": sum(r["steps_to_475"] is not None for r in sb3),
+            }
+        )
     print("\n## Medians over seeds (ratio = rlcanon / SB3 training wall time, full budget)\n")
     print(table(summary, list(summary[0])))
     if args.json:

@@ -16,6 +16,7 @@ def pin_threads(n: int = 1) -> None:
 
 def table(rows: list[dict], columns: list[str]) -> str:
     """A Markdown table of ``rows`` (dicts) in ``columns`` order."""
+
     def fmt(v: object) -> str:
         if isinstance(v, float):
             return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
