@@ -127,3 +127,13 @@ def test_bad_horizon_and_solver():
         simulate(make_solver("ucb1"), BanditProblem((0.1, 0.2)), horizon=0, runs=2, seed=0)
     with pytest.raises(ConfigError, match="unknown bandit solver"):
         make_solver("nope")
+
+
+def test_bayes_ucb_fast_path_matches_exact_recomputation():
+    """Skipping quantiles after successes changes no decision; the refresh grid changes few."""
+    problem = BanditProblem((0.3, 0.5, 0.7))
+    exact = simulate(make_solver("bayes-ucb", refresh=1.0), problem, 500, 50, seed=2)
+    fast = simulate(make_solver("bayes-ucb", refresh=1.0), problem, 500, 50, seed=2)
+    np.testing.assert_array_equal(exact.regret_at, fast.regret_at)
+    grid = simulate(make_solver("bayes-ucb"), problem, 500, 50, seed=2)
+    assert grid.final.mean() == pytest.approx(exact.final.mean(), rel=0.15)
