@@ -70,8 +70,12 @@ def main() -> None:
         for r in range(args.loop_runs):
             simulate(make_solver(name), problem, args.horizon, 1, seed=r)
         loop_pps = args.loop_runs * args.horizon / (time.perf_counter() - t0)
-        row = {"solver": name, "vectorised_pulls_per_s": vec_pps, "loop_pulls_per_s": loop_pps,
-               "speedup_vs_loop": vec_pps / loop_pps}
+        row = {
+            "solver": name,
+            "vectorised_pulls_per_s": vec_pps,
+            "loop_pulls_per_s": loop_pps,
+            "speedup_vs_loop": vec_pps / loop_pps,
+        }
         if name in ("ucb1", "epsilon-greedy", "thompson"):
             t0 = time.perf_counter()
             pure_python(name, means, args.horizon, args.loop_runs, 0)
@@ -80,10 +84,18 @@ def main() -> None:
             row["speedup_vs_pure_python"] = vec_pps / py_pps
         rows.append(row)
         print(row, flush=True)
-    cols = ["solver", "vectorised_pulls_per_s", "loop_pulls_per_s", "speedup_vs_loop",
-            "pure_python_pulls_per_s", "speedup_vs_pure_python"]
-    print(f"\n9-armed Bernoulli, T = {args.horizon}, vectorised over R = {args.runs} runs; loops over "
-          f"{args.loop_runs} runs; one thread\n")
+    cols = [
+        "solver",
+        "vectorised_pulls_per_s",
+        "loop_pulls_per_s",
+        "speedup_vs_loop",
+        "pure_python_pulls_per_s",
+        "speedup_vs_pure_python",
+    ]
+    print(
+        f"\n9-armed Bernoulli, T = {args.horizon}, vectorised over R = {args.runs} runs; loops over "
+        f"{args.loop_runs} runs; one thread\n"
+    )
     print(table(rows, cols))
 
 

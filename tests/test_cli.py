@@ -127,3 +127,92 @@ def test_foreign_checkpoint_is_reported(tmp_path):
     (run / "config.json").write_text(json.dumps({"algo": "ppo", "config": {}}))
     (run / "checkpoints" / "latest.json").write_text(json.dumps({"hello": 1}))
     assert_clean_error(cli("eval", str(run)), "not an rlcanon checkpoint")
+
+
+def test_bandit_json_last_line():
+    out = cli(
+        "bandit",
+        "thompson",
+        "--means",
+        "0.1,0.5,0.9",
+        "--horizon",
+        "500",
+        "--runs",
+        "20",
+        "--json",
+        check=True,
+    ).stdout
+    stats = json.loads(out.strip().splitlines()[-1])
+    for key in (
+        "regret_mean",
+        "regret_median",
+        "regret_stderr",
+        "optimal_action_fraction",
+        "lai_robbins_bound",
+    ):
+        assert key in stats
+    gauss = cli(
+        "bandit",
+        "ucb1",
+        "--kind",
+        "gaussian",
+        "--arms",
+        "3",
+        "--horizon",
+        "100",
+        "--runs",
+        "5",
+        "--json",
+        check=True,
+    ).stdout
+    assert json.loads(gauss.strip().splitlines()[-1])["lai_robbins_bound"] is None
+
+
+def test_bandit_compare_writes_png(tmp_path):
+    out = tmp_path / "regret.png"
+    cli(
+        "bandit",
+        "compare",
+        "--means",
+        "0.2,0.8",
+        "--horizon",
+        "200",
+        "--runs",
+        "10",
+        "-o",
+        str(out),
+        check=True,
+    )
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["bandit", "ucb1", "--means", "0.1,1.5"], "must lie in [0, 1]"),
+        (["bandit", "ucb1", "--arms", "1"], "K >= 2"),
+        (["bandit", "ucb1", "--horizon", "0"], "horizon"),
+        (["bandit", "nope"], "unknown bandit solver"),
+        (["tabular", "nope"], "method='nope'"),
+        (["tabular", "sarsa", "--env-id", "CartPole-v1"], "not tabular"),
+    ],
+)
+def test_family_bad_input(args, needle):
+    assert_clean_error(cli(*args), needle)
+
+
+def test_tabular_writes_run_dir(tmp_path):
+    run = tmp_path / "t"
+    out = cli(
+        "tabular",
+        "q-learning",
+        "--env-id",
+        "FrozenLake-v1",
+        "--episodes",
+        "50",
+        "--run-dir",
+        str(run),
+        check=True,
+    ).stdout
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["eval_episodes"] == 20 and (run / "checkpoints" / "latest.json").exists()
