@@ -21,7 +21,7 @@ def test_two_state_mdp_by_hand():
     P[0, 0, 0] = P[0, 1, 1] = P[1, 0, 1] = P[1, 1, 0] = 1.0
     R = np.array([[1.0, 0.0], [2.0, 0.0]])
     model = TabularModel(P, R)
-    v, policy = policy_iteration(model, 0.5)
+    v, _policy = policy_iteration(model, 0.5)
     # V1 = 2 / (1 - 0.5) = 4; V0 = max(1 + 0.5 V0, 0 + 0.5 V1) -> max(2, 2): both optimal, V0 = 2
     np.testing.assert_allclose(v, [2.0, 4.0], atol=1e-12)
     v2, _ = value_iteration(model, 0.5)

@@ -171,7 +171,7 @@ def train(cfg: TabularConfig, run_dir: str | Path | None = None, write: bool = T
     if cfg.method in DP_METHODS:
         solve = value_iteration if cfg.method == "value-iteration" else policy_iteration
         model = model_of(env)
-        v, policy = solve(model, cfg.gamma)
+        v, _policy = solve(model, cfg.gamma)
         q = model.R + cfg.gamma * model.P @ v
     else:
         learner = make_learner(cfg, n_s, n_a, rng)

@@ -8,7 +8,7 @@ for dynamic programming; the learners only ever step the environment.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -58,7 +58,7 @@ def model_of(env: gym.Env) -> TabularModel:
 class ModelEnv(gym.Env):
     """A discrete environment defined by its transition table ``P`` and a start distribution."""
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, P: Transitions, n_states: int, n_actions: int, start: np.ndarray) -> None:
         self.P = P
