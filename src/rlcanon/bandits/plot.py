@@ -19,8 +19,9 @@ def plot_regret(results: dict[str, BanditResult], output: Path, log_x: bool = Fa
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     any_result = next(iter(results.values()))
     t = np.arange(1, any_result.horizon + 1)
-    for name, res in results.items():
-        line = ax.plot(t, res.mean_regret, label=name)[0]
+    colors = plt.get_cmap("tab20")(np.linspace(0, 1, 20))[::2]
+    for i, (name, res) in enumerate(results.items()):
+        line = ax.plot(t, res.mean_regret, label=name, color=colors[i % len(colors)])[0]
         se = res.regret_at.std(axis=1, ddof=1) / math.sqrt(max(res.runs, 1)) if res.runs > 1 else 0
         ax.fill_between(
             res.grid,

@@ -85,8 +85,11 @@ def run(args: argparse.Namespace) -> int:
     problem = _problem(args)
     if args.solver == "compare":
         names = args.solvers.split(",") if args.solvers else list(SOLVERS)
-        if problem.kind == "gaussian":
-            names = [n for n in names if n not in ("thompson", "bayes-ucb")] if not args.solvers else names
+        if not args.solvers:  # by default, only the solvers made for this kind of problem
+            if problem.kind == "gaussian":
+                names = [n for n in names if n not in ("thompson", "bayes-ucb")]
+            if problem.stationary:
+                names = [n for n in names if n not in ("sw-ucb", "discounted-ucb")]
         results = {}
         for name in names:
             results[name] = simulate(make_solver(name), problem, args.horizon, args.runs, args.seed)
