@@ -1,0 +1,93 @@
+"""The ask/tell interface every strategy implements, and what they share.
+
+Fitness is *maximised*. ``ask()`` returns a population [lambda, n]; ``tell(population, fitness)``
+updates the search distribution. Strategies keep their state in plain arrays and floats, so
+``state_dict()`` / ``load_state_dict()`` round-trip through JSON + safetensors, and two strategies
+can be compared exactly. NaN or infinite fitness never crashes an update: NaN ranks worst.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from rlcanon.errors import ConfigError
+
+
+class Strategy(Protocol):
+    name: str
+    dim: int
+    popsize: int
+    mean: np.ndarray
+    evaluations: int
+    best_x: np.ndarray
+    best_f: float
+
+    def ask(self) -> np.ndarray: ...
+    def tell(self, population: np.ndarray, fitness: np.ndarray) -> None: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def check_common(dim: int, sigma0: float, popsize: int | None) -> None:
+    if dim < 1:
+        raise ConfigError(f"dimension={dim} is not allowed; it must be >= 1")
+    if not np.isfinite(sigma0) or sigma0 <= 0:
+        raise ConfigError(f"sigma0={sigma0} is not allowed; it must be a finite number > 0")
+    if popsize is not None and popsize < 2:
+        raise ConfigError(f"popsize={popsize} is not allowed; it must be >= 2")
+
+
+def clean_fitness(fitness: Any, popsize: int) -> np.ndarray:
+    f = np.asarray(fitness, dtype=np.float64).reshape(-1)
+    if len(f) != popsize:
+        raise ConfigError(f"tell() got {len(f)} fitness values for a population of {popsize}")
+    # NaN ranks worst; +inf/-inf keep their order
+    return np.where(np.isnan(f), -np.inf, f)
+
+
+class Tracker:
+    """Best-so-far bookkeeping and state round trips shared by every strategy. Subclasses list
+    their state attributes in ``_STATE`` and keep their generator in ``self.rng``."""
+
+    _STATE: tuple[str, ...] = ()
+    rng: np.random.Generator
+
+    def _init_tracker(self, x0: np.ndarray) -> None:
+        self.evaluations = 0
+        self.generation = 0
+        self.best_x = x0.copy()
+        self.best_f = -np.inf
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every array and counter of the strategy plus its RNG state (JSON + arrays)."""
+        return {**state_of(self, self._STATE), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        load_into(self, state, self._STATE)
+        self.rng.bit_generator.state = state["rng"]
+
+    def _record(self, population: np.ndarray, fitness: np.ndarray) -> None:
+        self.evaluations += len(fitness)
+        self.generation += 1
+        i = int(np.argmax(fitness))
+        if fitness[i] > self.best_f:
+            self.best_f = float(fitness[i])
+            self.best_x = population[i].copy()
+
+
+def state_of(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for name in names:
+        value = getattr(obj, name)
+        out[name] = value.copy() if isinstance(value, np.ndarray) else value
+    return out
+
+
+def load_into(obj: Any, state: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        value = state[name]
+        if isinstance(getattr(obj, name), np.ndarray):
+            value = np.array(value, dtype=np.float64)
+        setattr(obj, name, value)

@@ -1,0 +1,138 @@
+"""CMA-ES with weighted recombination, cumulative step-size adaptation, rank-one and rank-mu
+covariance updates with negative (active) weights, the h_sigma stall and a lazy eigendecomposition.
+
+Every constant follows N. Hansen, "The CMA Evolution Strategy: A Tutorial" (arXiv:1604.00772,
+2016), Table 1 and Section 3-4; equation numbers below refer to it. Box bounds are handled by
+clipping sampled points into the box before they are evaluated and used (a simple repair).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rlcanon.es.base import Tracker, check_common, clean_fitness
+
+
+@dataclass(frozen=True)
+class CMAConstants:
+    n: int
+    popsize: int
+    mu: int
+    weights: np.ndarray  # all lambda weights, positive ones summing to 1, negative ones scaled
+    mueff: float
+    c_sigma: float
+    d_sigma: float
+    c_c: float
+    c_1: float
+    c_mu: float
+    chi_n: float  # E||N(0, I)||
+    eigen_every: int
+
+    @classmethod
+    def for_dim(cls, n: int, popsize: int | None = None) -> CMAConstants:
+        lam = popsize or 4 + int(math.floor(3 * math.log(n)))  # Table 1: lambda = 4 + floor(3 ln n)
+        mu = lam // 2  # mu = floor(lambda / 2)
+        w_raw = math.log((lam + 1) / 2) - np.log(np.arange(1, lam + 1))  # eq. 49
+        pos, neg = w_raw[:mu], w_raw[mu:]
+        mueff = pos.sum() ** 2 / (pos**2).sum()  # mu_eff, from the positive weights
+        mueff_neg = neg.sum() ** 2 / (neg**2).sum() if len(neg) and neg.sum() else 0.0
+        alpha_cov = 2.0
+        c_1 = alpha_cov / ((n + 1.3) ** 2 + mueff)  # eq. 57
+        c_mu = min(1 - c_1, alpha_cov * (0.25 + mueff + 1 / mueff - 2) / ((n + 2) ** 2 + alpha_cov * mueff / 2))
+        c_sigma = (mueff + 2) / (n + mueff + 5)  # eq. 55
+        d_sigma = 1 + 2 * max(0.0, math.sqrt((mueff - 1) / (n + 1)) - 1) + c_sigma
+        c_c = (4 + mueff / n) / (n + 4 + 2 * mueff / n)  # eq. 56
+        # eq. 50-53: negative weights scaled by min(alpha_mu^-, alpha_mueff^-, alpha_posdef^-)
+        alpha_mu_neg = 1 + c_1 / c_mu
+        alpha_mueff_neg = 1 + 2 * mueff_neg / (mueff + 2)
+        alpha_posdef_neg = (1 - c_1 - c_mu) / (n * c_mu)
+        scale_neg = min(alpha_mu_neg, alpha_mueff_neg, alpha_posdef_neg)
+        weights = np.where(w_raw >= 0, w_raw / pos.sum(), scale_neg * w_raw / -neg.sum() if len(neg) else 0.0)
+        chi_n = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))  # E||N(0, I)||, p. 29
+        # lazy eigendecomposition: every 1 / (10 n (c_1 + c_mu)) generations (Section B.2)
+        eigen_every = max(1, int(1 / (10 * n * (c_1 + c_mu))))
+        return cls(n, lam, mu, weights, mueff, c_sigma, d_sigma, c_c, c_1, c_mu, chi_n, eigen_every)
+
+
+class CMAES(Tracker):
+    """Ask/tell CMA-ES (maximises fitness). ``bounds`` = (low, high), scalars or arrays."""
+
+    name = "cma-es"
+    _STATE = ("mean", "sigma", "C", "B", "D", "p_sigma", "p_c", "evaluations", "generation",
+              "best_x", "best_f", "last_eigen")
+
+    def __init__(self, x0: Any, sigma0: float, seed: int = 0, popsize: int | None = None,
+                 bounds: tuple[Any, Any] | None = None) -> None:
+        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+        check_common(len(x0), sigma0, popsize)
+        self.dim = n = len(x0)
+        self.k = CMAConstants.for_dim(n, popsize)
+        self.popsize = self.k.popsize
+        self.rng = np.random.default_rng(seed)
+        self.bounds = None if bounds is None else (np.broadcast_to(bounds[0], n), np.broadcast_to(bounds[1], n))
+        self.mean = x0.copy()
+        self.sigma = float(sigma0)
+        self.C = np.eye(n)
+        self.B = np.eye(n)  # eigenvectors as columns: C = B diag(D^2) B^T
+        self.D = np.ones(n)
+        self.p_sigma = np.zeros(n)
+        self.p_c = np.zeros(n)
+        self.last_eigen = 0
+        self._init_tracker(x0)
+
+    # ---- ask / tell ----
+    def ask(self) -> np.ndarray:
+        z = self.rng.standard_normal((self.popsize, self.dim))
+        y = (z * self.D) @ self.B.T  # y ~ N(0, C)  (eq. 38-39)
+        x = self.mean + self.sigma * y
+        if self.bounds is not None:
+            x = np.clip(x, *self.bounds)
+        return x
+
+    def tell(self, population: np.ndarray, fitness: Any) -> None:
+        k = self.k
+        f = clean_fitness(fitness, self.popsize)
+        self._record(population, f)
+        order = np.argsort(-f, kind="stable")  # best first (maximisation)
+        y = (population[order] - self.mean) / self.sigma
+        w = k.weights
+        y_w = w[: k.mu] @ y[: k.mu]  # eq. 41 (positive weights)
+        self.mean = self.mean + self.sigma * y_w  # eq. 42, c_m = 1
+        c_inv_sqrt_y_w = self.B @ ((self.B.T @ y_w) / self.D)  # C^{-1/2} y_w
+        self.p_sigma = (1 - k.c_sigma) * self.p_sigma + math.sqrt(k.c_sigma * (2 - k.c_sigma) * k.mueff) * c_inv_sqrt_y_w
+        norm_ps = float(np.linalg.norm(self.p_sigma))
+        # h_sigma stalls the p_c update while ||p_sigma|| is large (p. 30)
+        h_sigma = norm_ps / math.sqrt(1 - (1 - k.c_sigma) ** (2 * self.generation)) < (1.4 + 2 / (k.n + 1)) * k.chi_n
+        self.p_c = (1 - k.c_c) * self.p_c + h_sigma * math.sqrt(k.c_c * (2 - k.c_c) * k.mueff) * y_w  # eq. 45
+        # negative weights act on Mahalanobis-normalised steps: w_i * n / ||C^{-1/2} y_i||^2 (eq. 46)
+        w_circ = w.copy()
+        neg = w < 0
+        if neg.any():
+            cy = (y[neg] @ self.B) / self.D
+            w_circ[neg] *= k.n / np.maximum((cy * cy).sum(axis=1), 1e-300)
+        delta_h = (1 - h_sigma) * k.c_c * (2 - k.c_c)
+        rank_mu = (y * w_circ[:, None]).T @ y
+        self.C = ((1 + k.c_1 * delta_h - k.c_1 - k.c_mu * w.sum()) * self.C
+                  + k.c_1 * np.outer(self.p_c, self.p_c) + k.c_mu * rank_mu)  # eq. 47
+        self.sigma *= math.exp(min(1.0, (k.c_sigma / k.d_sigma) * (norm_ps / k.chi_n - 1)))  # eq. 44
+        if self.generation - self.last_eigen >= k.eigen_every:
+            self._eigen()
+
+    def _eigen(self) -> None:
+        self.C = np.triu(self.C) + np.triu(self.C, 1).T  # keep C exactly symmetric
+        d2, self.B = np.linalg.eigh(self.C)
+        self.D = np.sqrt(np.maximum(d2, 1e-300))
+        self.last_eigen = self.generation
+
+    # ---- diagnostics, stopping, state ----
+    @property
+    def condition(self) -> float:
+        return float((self.D.max() / self.D.min()) ** 2)
+
+    def should_stop(self, tol_x: float = 1e-12) -> bool:
+        """Numerical end of this run (used to trigger IPOP restarts)."""
+        return bool(self.sigma * self.D.max() < tol_x or self.condition > 1e14 or not np.isfinite(self.sigma))
