@@ -34,7 +34,7 @@ class CMAConstants:
 
     @classmethod
     def for_dim(cls, n: int, popsize: int | None = None) -> CMAConstants:
-        lam = popsize or 4 + int(math.floor(3 * math.log(n)))  # Table 1: lambda = 4 + floor(3 ln n)
+        lam = popsize or 4 + math.floor(3 * math.log(n))  # Table 1: lambda = 4 + floor(3 ln n)
         mu = lam // 2  # mu = floor(lambda / 2)
         w_raw = math.log((lam + 1) / 2) - np.log(np.arange(1, lam + 1))  # eq. 49
         pos, neg = w_raw[:mu], w_raw[mu:]
@@ -42,7 +42,9 @@ class CMAConstants:
         mueff_neg = neg.sum() ** 2 / (neg**2).sum() if len(neg) and neg.sum() else 0.0
         alpha_cov = 2.0
         c_1 = alpha_cov / ((n + 1.3) ** 2 + mueff)  # eq. 57
-        c_mu = min(1 - c_1, alpha_cov * (0.25 + mueff + 1 / mueff - 2) / ((n + 2) ** 2 + alpha_cov * mueff / 2))
+        c_mu = min(
+            1 - c_1, alpha_cov * (0.25 + mueff + 1 / mueff - 2) / ((n + 2) ** 2 + alpha_cov * mueff / 2)
+        )
         c_sigma = (mueff + 2) / (n + mueff + 5)  # eq. 55
         d_sigma = 1 + 2 * max(0.0, math.sqrt((mueff - 1) / (n + 1)) - 1) + c_sigma
         c_c = (4 + mueff / n) / (n + 4 + 2 * mueff / n)  # eq. 56
@@ -62,18 +64,38 @@ class CMAES(Tracker):
     """Ask/tell CMA-ES (maximises fitness). ``bounds`` = (low, high), scalars or arrays."""
 
     name = "cma-es"
-    _STATE = ("mean", "sigma", "C", "B", "D", "p_sigma", "p_c", "evaluations", "generation",
-              "best_x", "best_f", "last_eigen")
+    _STATE = (
+        "mean",
+        "sigma",
+        "C",
+        "B",
+        "D",
+        "p_sigma",
+        "p_c",
+        "evaluations",
+        "generation",
+        "best_x",
+        "best_f",
+        "last_eigen",
+    )
 
-    def __init__(self, x0: Any, sigma0: float, seed: int = 0, popsize: int | None = None,
-                 bounds: tuple[Any, Any] | None = None) -> None:
+    def __init__(
+        self,
+        x0: Any,
+        sigma0: float,
+        seed: int = 0,
+        popsize: int | None = None,
+        bounds: tuple[Any, Any] | None = None,
+    ) -> None:
         x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
         check_common(len(x0), sigma0, popsize)
         self.dim = n = len(x0)
         self.k = CMAConstants.for_dim(n, popsize)
         self.popsize = self.k.popsize
         self.rng = np.random.default_rng(seed)
-        self.bounds = None if bounds is None else (np.broadcast_to(bounds[0], n), np.broadcast_to(bounds[1], n))
+        self.bounds = (
+            None if bounds is None else (np.broadcast_to(bounds[0], n), np.broadcast_to(bounds[1], n))
+        )
         self.mean = x0.copy()
         self.sigma = float(sigma0)
         self.C = np.eye(n)
@@ -103,10 +125,15 @@ class CMAES(Tracker):
         y_w = w[: k.mu] @ y[: k.mu]  # eq. 41 (positive weights)
         self.mean = self.mean + self.sigma * y_w  # eq. 42, c_m = 1
         c_inv_sqrt_y_w = self.B @ ((self.B.T @ y_w) / self.D)  # C^{-1/2} y_w
-        self.p_sigma = (1 - k.c_sigma) * self.p_sigma + math.sqrt(k.c_sigma * (2 - k.c_sigma) * k.mueff) * c_inv_sqrt_y_w
+        self.p_sigma = (1 - k.c_sigma) * self.p_sigma + math.sqrt(
+            k.c_sigma * (2 - k.c_sigma) * k.mueff
+        ) * c_inv_sqrt_y_w
         norm_ps = float(np.linalg.norm(self.p_sigma))
         # h_sigma stalls the p_c update while ||p_sigma|| is large (p. 30)
-        h_sigma = norm_ps / math.sqrt(1 - (1 - k.c_sigma) ** (2 * self.generation)) < (1.4 + 2 / (k.n + 1)) * k.chi_n
+        h_sigma = (
+            norm_ps / math.sqrt(1 - (1 - k.c_sigma) ** (2 * self.generation))
+            < (1.4 + 2 / (k.n + 1)) * k.chi_n
+        )
         self.p_c = (1 - k.c_c) * self.p_c + h_sigma * math.sqrt(k.c_c * (2 - k.c_c) * k.mueff) * y_w  # eq. 45
         # negative weights act on Mahalanobis-normalised steps: w_i * n / ||C^{-1/2} y_i||^2 (eq. 46)
         w_circ = w.copy()
@@ -116,8 +143,11 @@ class CMAES(Tracker):
             w_circ[neg] *= k.n / np.maximum((cy * cy).sum(axis=1), 1e-300)
         delta_h = (1 - h_sigma) * k.c_c * (2 - k.c_c)
         rank_mu = (y * w_circ[:, None]).T @ y
-        self.C = ((1 + k.c_1 * delta_h - k.c_1 - k.c_mu * w.sum()) * self.C
-                  + k.c_1 * np.outer(self.p_c, self.p_c) + k.c_mu * rank_mu)  # eq. 47
+        self.C = (
+            (1 + k.c_1 * delta_h - k.c_1 - k.c_mu * w.sum()) * self.C
+            + k.c_1 * np.outer(self.p_c, self.p_c)
+            + k.c_mu * rank_mu
+        )  # eq. 47
         self.sigma *= math.exp(min(1.0, (k.c_sigma / k.d_sigma) * (norm_ps / k.chi_n - 1)))  # eq. 44
         if self.generation - self.last_eigen >= k.eigen_every:
             self._eigen()

@@ -28,7 +28,7 @@ class XNES(Tracker):
         x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
         check_common(len(x0), sigma0, popsize)
         d = self.dim = len(x0)
-        self.popsize = popsize or 4 + int(math.floor(3 * math.log(d)))
+        self.popsize = popsize or 4 + math.floor(3 * math.log(d))
         self.eta_mu = 1.0
         self.eta_sigma = self.eta_b = 3 * (3 + math.log(d)) / (5 * d * math.sqrt(d))
         self.mean, self.sigma, self.B = x0.copy(), float(sigma0), np.eye(d)  # A = sigma * B, det B = 1
@@ -63,7 +63,7 @@ class SNES(Tracker):
         x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
         check_common(len(x0), sigma0, popsize)
         d = self.dim = len(x0)
-        self.popsize = popsize or 4 + int(math.floor(3 * math.log(d)))
+        self.popsize = popsize or 4 + math.floor(3 * math.log(d))
         self.eta_mu, self.eta_sigma = 1.0, (3 + math.log(d)) / (5 * math.sqrt(d))
         self.mean, self.stds = x0.copy(), np.full(d, float(sigma0))
         self.rng = np.random.default_rng(seed)

@@ -37,9 +37,17 @@ class OpenAIES(Tracker):
     name = "openai-es"
     _STATE = ("mean", "sigma", "m", "v", "t", "evaluations", "generation", "best_x", "best_f", "seeds")
 
-    def __init__(self, x0: Any, sigma0: float = 0.02, seed: int = 0, popsize: int | None = None,
-                 learning_rate: float = 0.01, weight_decay: float = 0.005,
-                 beta1: float = 0.9, beta2: float = 0.999) -> None:
+    def __init__(
+        self,
+        x0: Any,
+        sigma0: float = 0.02,
+        seed: int = 0,
+        popsize: int | None = None,
+        learning_rate: float = 0.01,
+        weight_decay: float = 0.005,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+    ) -> None:
         x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
         check_common(len(x0), sigma0, popsize)
         self.dim = len(x0)

@@ -25,9 +25,14 @@ class MinimizeResult:
     history: list[tuple[int, float, float]] = field(default_factory=list)  # (evals, best f, sigma)
 
     def summary(self) -> dict[str, Any]:
-        return {"evaluations": self.evaluations, "best_value": self.best_value,
-                "reached_target": self.reached_target, "generations": self.generations,
-                "restarts": self.restarts, "wall_time_s": round(self.wall_time_s, 4)}
+        return {
+            "evaluations": self.evaluations,
+            "best_value": self.best_value,
+            "reached_target": self.reached_target,
+            "generations": self.generations,
+            "restarts": self.restarts,
+            "wall_time_s": round(self.wall_time_s, 4),
+        }
 
 
 def minimize(
@@ -67,10 +72,14 @@ def minimize(
             if on_generation is not None:
                 on_generation(es, X, values)
             if best_f <= target:
-                return MinimizeResult(evals, best_f, best_x, True, gens, restart, time.perf_counter() - start, history)
+                return MinimizeResult(
+                    evals, best_f, best_x, True, gens, restart, time.perf_counter() - start, history
+                )
             if hasattr(es, "should_stop") and es.should_stop():
                 break
         if evals >= max_evals:
             break
         popsize = 2 * es.popsize
-    return MinimizeResult(evals, best_f, best_x, best_f <= target, gens, restart, time.perf_counter() - start, history)
+    return MinimizeResult(
+        evals, best_f, best_x, best_f <= target, gens, restart, time.perf_counter() - start, history
+    )

@@ -73,9 +73,15 @@ def linear_slope(x: np.ndarray) -> np.ndarray:
 
 
 PROBLEMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "sphere": sphere, "ellipsoid": ellipsoid, "rotated-ellipsoid": rotated_ellipsoid,
-    "rosenbrock": rosenbrock, "rastrigin": rastrigin, "bent-cigar": bent_cigar, "discus": discus,
-    "different-powers": different_powers, "linear-slope": linear_slope,
+    "sphere": sphere,
+    "ellipsoid": ellipsoid,
+    "rotated-ellipsoid": rotated_ellipsoid,
+    "rosenbrock": rosenbrock,
+    "rastrigin": rastrigin,
+    "bent-cigar": bent_cigar,
+    "discus": discus,
+    "different-powers": different_powers,
+    "linear-slope": linear_slope,
 }
 
 

@@ -15,21 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from rlcanon.es.base import Tracker, check_common, clean_fitness
 from rlcanon.errors import ConfigError
+from rlcanon.es.base import Tracker, check_common, clean_fitness
 
 
 class SimpleGaussianES(Tracker):
     name = "simple-es"
     _STATE = ("mean", "sigma", "evaluations", "generation", "best_x", "best_f")
 
-    def __init__(self, x0: Any, sigma0: float, seed: int = 0, popsize: int | None = None,
-                 elite_fraction: float = 0.2) -> None:
+    def __init__(
+        self, x0: Any, sigma0: float, seed: int = 0, popsize: int | None = None, elite_fraction: float = 0.2
+    ) -> None:
         x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
         check_common(len(x0), sigma0, popsize)
         self.dim = len(x0)
         self.popsize = popsize or max(10, 4 * (4 + int(3 * np.log(self.dim))))
-        self.elite = max(1, int(round(elite_fraction * self.popsize)))
+        self.elite = max(1, round(elite_fraction * self.popsize))
         self.mean, self.sigma = x0.copy(), float(sigma0)
         self.rng = np.random.default_rng(seed)
         self._init_tracker(x0)
@@ -51,15 +52,22 @@ class CEM(Tracker):
     name = "cem"
     _STATE = ("mean", "var", "evaluations", "generation", "best_x", "best_f")
 
-    def __init__(self, x0: Any, sigma0: float, seed: int = 0, popsize: int | None = None,
-                 elite_fraction: float = 0.2, extra_noise: float = 0.0) -> None:
+    def __init__(
+        self,
+        x0: Any,
+        sigma0: float,
+        seed: int = 0,
+        popsize: int | None = None,
+        elite_fraction: float = 0.2,
+        extra_noise: float = 0.0,
+    ) -> None:
         x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
         check_common(len(x0), sigma0, popsize)
         if not 0 < elite_fraction <= 1:
             raise ConfigError(f"elite_fraction={elite_fraction} is not allowed; it must lie in (0, 1]")
         self.dim = len(x0)
         self.popsize = popsize or max(10, 4 * (4 + int(3 * np.log(self.dim))))
-        self.elite = max(1, int(round(elite_fraction * self.popsize)))
+        self.elite = max(1, round(elite_fraction * self.popsize))
         self.extra_noise = extra_noise
         self.mean, self.var = x0.copy(), np.full(self.dim, float(sigma0) ** 2)
         self.rng = np.random.default_rng(seed)

@@ -1,0 +1,129 @@
+"""Evaluate flat policy-parameter vectors on a Gymnasium env (the fitness of ES policy search).
+
+Everything here is NumPy and picklable, so the same function runs in-process, in a process pool
+or on Ray workers. Each candidate's episodes are seeded from (run seed, generation, candidate
+index), so a candidate's return does not depend on which worker evaluated it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A deterministic MLP policy obs -> action, stored as one flat vector."""
+
+    env_id: str
+    sizes: tuple[int, ...]  # obs_dim, hidden..., out_dim
+    discrete: bool
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
+    max_steps: int = 0
+    episodes: int = 1
+
+    @property
+    def n_params(self) -> int:
+        return sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def init(self, rng: np.random.Generator) -> np.ndarray:
+        """Small random weights (scaled by fan-in), zero biases."""
+        parts = []
+        for a, b in zip(self.sizes[:-1], self.sizes[1:]):
+            parts += [rng.standard_normal(a * b) / np.sqrt(a), np.zeros(b)]
+        return np.concatenate(parts)
+
+    def act(self, theta: np.ndarray, obs: np.ndarray) -> np.ndarray | int:
+        h, off = obs, 0
+        n_layers = len(self.sizes) - 1
+        for i, (a, b) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            w = theta[off : off + a * b].reshape(a, b)
+            off += a * b
+            h = h @ w + theta[off : off + b]
+            off += b
+            if i < n_layers - 1:
+                h = np.tanh(h)
+        if self.discrete:
+            return int(np.argmax(h))
+        return np.clip(
+            np.tanh(h) * (np.asarray(self.high) - self.low) / 2 + (np.asarray(self.high) + self.low) / 2,
+            self.low,
+            self.high,
+        )
+
+
+def spec_for(env_id: str, hidden: tuple[int, ...], max_steps: int, episodes: int) -> PolicySpec:
+    env = gym.make(env_id)
+    obs_dim = int(np.prod(env.observation_space.shape))
+    space = env.action_space
+    env.close()
+    if isinstance(space, gym.spaces.Discrete):
+        return PolicySpec(
+            env_id, (obs_dim, *hidden, int(space.n)), True, max_steps=max_steps, episodes=episodes
+        )
+    return PolicySpec(
+        env_id,
+        (obs_dim, *hidden, int(np.prod(space.shape))),
+        False,
+        tuple(space.low.reshape(-1).tolist()),
+        tuple(space.high.reshape(-1).tolist()),
+        max_steps,
+        episodes,
+    )
+
+
+_ENVS: dict[str, gym.Env] = {}
+
+
+def _env(spec: PolicySpec) -> gym.Env:
+    key = f"{spec.env_id}:{spec.max_steps}"
+    if key not in _ENVS:
+        kwargs = {"max_episode_steps": spec.max_steps} if spec.max_steps else {}
+        _ENVS[key] = gym.make(spec.env_id, **kwargs)
+    return _ENVS[key]
+
+
+def episode_seed(run_seed: int, generation: int, index: int, episode: int) -> int:
+    return int(np.random.SeedSequence([run_seed, generation, index, episode]).generate_state(1)[0])
+
+
+def evaluate(
+    spec: PolicySpec, theta: np.ndarray, seeds: list[int], obs_mean: np.ndarray, obs_std: np.ndarray
+) -> tuple[float, int, np.ndarray]:
+    """Mean return over episodes, env steps, and [sum, sum of squares] of raw observations."""
+    env = _env(spec)
+    total, steps = 0.0, 0
+    stats = np.zeros((2, spec.sizes[0]))
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            o = np.asarray(obs, dtype=np.float64).reshape(-1)
+            stats[0] += o
+            stats[1] += o * o
+            obs, r, term, trunc, _ = env.step(spec.act(theta, (o - obs_mean) / obs_std))
+            total += float(r)
+            steps += 1
+            done = term or trunc
+    return total / len(seeds), steps, stats
+
+
+def evaluate_many(
+    spec: PolicySpec,
+    thetas: np.ndarray,
+    indices: list[int],
+    run_seed: int,
+    generation: int,
+    obs_mean: np.ndarray,
+    obs_std: np.ndarray,
+) -> list[tuple[int, float, int, np.ndarray]]:
+    """(index, return, steps, obs stats) for each candidate row of ``thetas``."""
+    out = []
+    for theta, j in zip(thetas, indices):
+        seeds = [episode_seed(run_seed, generation, j, e) for e in range(spec.episodes)]
+        ret, steps, stats = evaluate(spec, theta, seeds, obs_mean, obs_std)
+        out.append((j, ret, steps, stats))
+    return out
