@@ -33,7 +33,7 @@ class CMAConstants:
     eigen_every: int
 
     @classmethod
-    def for_dim(cls, n: int, popsize: int | None = None) -> CMAConstants:
+    def for_dim(cls, n: int, popsize: int | None = None, eigen_gap_factor: float = 0.1) -> CMAConstants:
         lam = popsize or 4 + math.floor(3 * math.log(n))  # Table 1: lambda = 4 + floor(3 ln n)
         mu = lam // 2  # mu = floor(lambda / 2)
         w_raw = math.log((lam + 1) / 2) - np.log(np.arange(1, lam + 1))  # eq. 49
@@ -55,8 +55,9 @@ class CMAConstants:
         scale_neg = min(alpha_mu_neg, alpha_mueff_neg, alpha_posdef_neg)
         weights = np.where(w_raw >= 0, w_raw / pos.sum(), scale_neg * w_raw / -neg.sum() if len(neg) else 0.0)
         chi_n = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))  # E||N(0, I)||, p. 29
-        # lazy eigendecomposition: every 1 / (10 n (c_1 + c_mu)) generations (Section B.2)
-        eigen_every = max(1, int(1 / (10 * n * (c_1 + c_mu))))
+        # lazy eigendecomposition (Section B.2): at least 1 / (10 n (c_1 + c_mu)) generations apart,
+        # rounded up as pycma does; eigen_gap_factor replaces the 1/10 (larger: cheaper iterations)
+        eigen_every = max(1, math.ceil(eigen_gap_factor / (n * (c_1 + c_mu))))
         return cls(n, lam, mu, weights, mueff, c_sigma, d_sigma, c_c, c_1, c_mu, chi_n, eigen_every)
 
 
@@ -86,11 +87,12 @@ class CMAES(Tracker):
         seed: int = 0,
         popsize: int | None = None,
         bounds: tuple[Any, Any] | None = None,
+        eigen_gap_factor: float = 0.1,
     ) -> None:
         x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
         check_common(len(x0), sigma0, popsize)
         self.dim = n = len(x0)
-        self.k = CMAConstants.for_dim(n, popsize)
+        self.k = CMAConstants.for_dim(n, popsize, eigen_gap_factor)
         self.popsize = self.k.popsize
         self.rng = np.random.default_rng(seed)
         self.bounds = (
@@ -142,12 +144,11 @@ class CMAES(Tracker):
             cy = (y[neg] @ self.B) / self.D
             w_circ[neg] *= k.n / np.maximum((cy * cy).sum(axis=1), 1e-300)
         delta_h = (1 - h_sigma) * k.c_c * (2 - k.c_c)
-        rank_mu = (y * w_circ[:, None]).T @ y
-        self.C = (
-            (1 + k.c_1 * delta_h - k.c_1 - k.c_mu * w.sum()) * self.C
-            + k.c_1 * np.outer(self.p_c, self.p_c)
-            + k.c_mu * rank_mu
-        )  # eq. 47
+        # eq. 47 as one weighted Gram product: rank-one (p_c, weight c_1) and rank-mu rows together
+        rows = np.vstack([self.p_c, y])
+        coef = np.concatenate([[k.c_1], k.c_mu * w_circ])
+        self.C *= 1 + k.c_1 * delta_h - k.c_1 - k.c_mu * w.sum()
+        self.C += (rows.T * coef) @ rows
         self.sigma *= math.exp(min(1.0, (k.c_sigma / k.d_sigma) * (norm_ps / k.chi_n - 1)))  # eq. 44
         if self.generation - self.last_eigen >= k.eigen_every:
             self._eigen()
