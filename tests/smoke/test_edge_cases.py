@@ -1,0 +1,54 @@
+"""Pixel DQN (Nature CNN, torch path), NaN losses, and unsupported spaces."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rlcanon.errors import ConfigError, TrainingError
+
+
+def test_dqn_on_atari_uses_the_nature_cnn(run_dir):
+    pytest.importorskip("ale_py")
+    pytest.importorskip("cv2")
+    from rlcanon.algos.dqn import DQNAgent, DQNConfig
+
+    cfg = DQNConfig(
+        env_id="ALE/Pong-v5",
+        total_timesteps=192,
+        learning_starts=64,
+        buffer_size=256,
+        batch_size=8,
+        train_freq=32,
+        gradient_steps=2,
+        target_update_interval=2,
+    )
+    agent = DQNAgent(cfg, cfg.env_id, np.random.default_rng(0))
+    assert agent.flat is None and agent.q.pixels  # CNN: the torch autograd path
+    metrics = {}
+    while agent.global_step < cfg.total_timesteps:
+        metrics = agent.iterate()
+    assert np.isfinite(metrics["loss/td"])
+    assert agent.buffer.obs.dtype == np.uint8 and agent.buffer.obs.shape[2:] == (4, 84, 84)
+
+
+class NaNReward(gym.Wrapper):
+    def step(self, action):
+        obs, _, term, trunc, info = self.env.step(action)
+        return obs, float("nan"), term, trunc, info
+
+
+def test_nan_loss_stops_training_with_a_clear_error_and_keeps_the_checkpoint(run_dir):
+    from rlcanon.algos.ppo import PPOConfig, train
+
+    cfg = PPOConfig(total_timesteps=1024, num_envs=1, num_steps=64, batch_size=64, checkpoint_interval=64)
+    with pytest.raises(TrainingError, match="became nan"):
+        train(cfg, env=lambda: NaNReward(gym.make("CartPole-v1")), run_dir=run_dir, progress=False)
+    assert (run_dir / "config.json").exists() and (run_dir / "metrics.csv").exists()
+
+
+def test_dqn_refuses_continuous_actions():
+    from rlcanon.algos.dqn import DQNAgent, DQNConfig
+
+    cfg = DQNConfig(env_id="Pendulum-v1")
+    with pytest.raises(ConfigError, match="discrete action space"):
+        DQNAgent(cfg, cfg.env_id, np.random.default_rng(0))
