@@ -127,4 +127,6 @@ def make_backend(name: str, spec: PolicySpec, workers: int, address: str | None 
         raise ConfigError(f"workers={workers} is not allowed; it must be >= 1")
     if name == "ray":
         return RayBackend(spec, workers, address)
+    if name == "local" and workers > 1:  # --workers N on this machine means a process pool
+        return ProcessBackend(spec, workers)
     return BACKENDS[name](spec, workers)

@@ -30,6 +30,13 @@ class Strategy(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def prepare_x0(x0: Any, sigma0: float, popsize: int | None) -> np.ndarray:
+    """x0 as a float vector, after checking the dimension, sigma0 and the population size."""
+    x = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    check_common(len(x), sigma0, popsize)
+    return x
+
+
 def check_common(dim: int, sigma0: float, popsize: int | None) -> None:
     if dim < 1:
         raise ConfigError(f"dimension={dim} is not allowed; it must be >= 1")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcanon.es.base import Tracker, check_common, clean_fitness
+from rlcanon.es.base import Tracker, clean_fitness, prepare_x0
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,7 @@ class CMAES(Tracker):
         bounds: tuple[Any, Any] | None = None,
         eigen_gap_factor: float = 0.1,
     ) -> None:
-        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
-        check_common(len(x0), sigma0, popsize)
+        x0 = prepare_x0(x0, sigma0, popsize)
         self.dim = n = len(x0)
         self.k = CMAConstants.for_dim(n, popsize, eigen_gap_factor)
         self.popsize = self.k.popsize

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import expm
 
-from rlcanon.es.base import Tracker, check_common, clean_fitness
+from rlcanon.es.base import Tracker, clean_fitness, prepare_x0
 from rlcanon.es.shaping import utilities_for
 
 
@@ -25,8 +25,7 @@ class XNES(Tracker):
     _STATE = ("mean", "sigma", "B", "evaluations", "generation", "best_x", "best_f")
 
     def __init__(self, x0: Any, sigma0: float, seed: int = 0, popsize: int | None = None) -> None:
-        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
-        check_common(len(x0), sigma0, popsize)
+        x0 = prepare_x0(x0, sigma0, popsize)
         d = self.dim = len(x0)
         self.popsize = popsize or 4 + math.floor(3 * math.log(d))
         self.eta_mu = 1.0
@@ -60,8 +59,7 @@ class SNES(Tracker):
     _STATE = ("mean", "stds", "evaluations", "generation", "best_x", "best_f")
 
     def __init__(self, x0: Any, sigma0: float, seed: int = 0, popsize: int | None = None) -> None:
-        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
-        check_common(len(x0), sigma0, popsize)
+        x0 = prepare_x0(x0, sigma0, popsize)
         d = self.dim = len(x0)
         self.popsize = popsize or 4 + math.floor(3 * math.log(d))
         self.eta_mu, self.eta_sigma = 1.0, (3 + math.log(d)) / (5 * math.sqrt(d))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcanon.es.base import Tracker, check_common, clean_fitness
+from rlcanon.es.base import Tracker, clean_fitness, prepare_x0
 from rlcanon.es.shaping import centered_ranks
 
 
@@ -48,8 +48,7 @@ class OpenAIES(Tracker):
         beta1: float = 0.9,
         beta2: float = 0.999,
     ) -> None:
-        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
-        check_common(len(x0), sigma0, popsize)
+        x0 = prepare_x0(x0, sigma0, popsize)
         self.dim = len(x0)
         pairs = (popsize or 2 * max(4, (4 + int(3 * np.log(self.dim))) // 2 * 2)) // 2
         self.popsize = 2 * max(1, pairs)

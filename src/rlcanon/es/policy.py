@@ -53,7 +53,7 @@ class ESPolicyConfig:
     normalize_obs: bool = True
     """Normalise observations with running statistics."""
     backend: str = "local"
-    """Where candidates are evaluated: local, process or ray."""
+    """Where candidates are evaluated: local (a process pool when workers > 1), process or ray."""
     workers: int = 1
     """Worker processes (process / ray backends)."""
     ray_address: str = ""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rlcanon.errors import ConfigError
-from rlcanon.es.base import Tracker, check_common, clean_fitness
+from rlcanon.es.base import Tracker, clean_fitness, prepare_x0
 
 
 class SimpleGaussianES(Tracker):
@@ -26,8 +26,7 @@ class SimpleGaussianES(Tracker):
     def __init__(
         self, x0: Any, sigma0: float, seed: int = 0, popsize: int | None = None, elite_fraction: float = 0.2
     ) -> None:
-        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
-        check_common(len(x0), sigma0, popsize)
+        x0 = prepare_x0(x0, sigma0, popsize)
         self.dim = len(x0)
         self.popsize = popsize or max(10, 4 * (4 + int(3 * np.log(self.dim))))
         self.elite = max(1, round(elite_fraction * self.popsize))
@@ -61,8 +60,7 @@ class CEM(Tracker):
         elite_fraction: float = 0.2,
         extra_noise: float = 0.0,
     ) -> None:
-        x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
-        check_common(len(x0), sigma0, popsize)
+        x0 = prepare_x0(x0, sigma0, popsize)
         if not 0 < elite_fraction <= 1:
             raise ConfigError(f"elite_fraction={elite_fraction} is not allowed; it must lie in (0, 1]")
         self.dim = len(x0)
