@@ -216,3 +216,65 @@ def test_tabular_writes_run_dir(tmp_path):
     ).stdout
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["eval_episodes"] == 20 and (run / "checkpoints" / "latest.json").exists()
+
+
+def test_es_problem_json_last_line():
+    out = cli(
+        "es",
+        "cma-es",
+        "--problem",
+        "sphere",
+        "--dim",
+        "5",
+        "--x0-low",
+        "-4",
+        "--x0-high",
+        "4",
+        "--sigma0",
+        "2",
+        "--seed",
+        "1",
+        "--json",
+        check=True,
+    ).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["reached_target"] and res["best_value"] <= 1e-8
+    assert {"evaluations", "wall_time_s"} <= set(res)
+
+
+def test_es_policy_search_writes_run_dir_and_resumes(tmp_path):
+    run = tmp_path / "es"
+    out = cli(
+        "es",
+        "openai-es",
+        "--env-id",
+        "CartPole-v1",
+        "--generations",
+        "3",
+        "--popsize",
+        "8",
+        "--workers",
+        "2",
+        "--run-dir",
+        str(run),
+        "--no-progress",
+        check=True,
+    ).stdout
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["generations"] == 3 and "eval_return_mean" in summary
+    out = cli("es", "openai-es", "--resume", str(run), "--no-progress", check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1])["generations"] == 3
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["es", "cma-es", "--problem", "sphere", "--dim", "0"], "dimension must be >= 1"),
+        (["es", "cma-es", "--problem", "sphere", "--popsize", "1"], "popsize=1"),
+        (["es", "cma-es", "--problem", "sphere", "--sigma0", "0"], "sigma0"),
+        (["es", "nope", "--problem", "sphere"], "unknown strategy"),
+        (["es", "cma-es", "--problem", "spear"], "unknown problem"),
+    ],
+)
+def test_es_bad_input(args, needle):
+    assert_clean_error(cli(*args), needle)

@@ -50,9 +50,9 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def given(namespace: argparse.Namespace, cls: type) -> dict[str, Any]:
-    """The config fields the user set on the command line (tuples restored)."""
-    names = {f.name for f in dataclasses.fields(cls)}
+def given(namespace: argparse.Namespace, cls: type, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The config fields the user set on the command line (tuples restored), minus ``skip``."""
+    names = {f.name for f in dataclasses.fields(cls)} - set(skip)
     out = {}
     for key, value in vars(namespace).items():
         if key in names:

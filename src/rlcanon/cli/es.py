@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {args.strategy!r}; choose one of {sorted(STRATEGIES)}")
-    flags = given(args, ESPolicyConfig)
+    flags = given(args, ESPolicyConfig, skip=("strategy",))
     if args.problem:
         return _problem(args, flags)
     if args.resume:

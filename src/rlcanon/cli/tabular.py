@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         episodes = getattr(args, "episodes", 500)
         print(plot_cliff(Path(args.output), runs=args.runs, episodes=episodes, seed=getattr(args, "seed", 0)))
         return 0
-    flags = {k: v for k, v in given(args, TabularConfig).items() if k != "method"}
+    flags = given(args, TabularConfig, skip=("method",))
     cfg = TabularConfig(method=args.method, **flags)
     result = train(cfg, run_dir=args.run_dir)
     print(json.dumps({"run_dir": str(result.run_dir), **result.summary}))
