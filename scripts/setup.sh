@@ -14,4 +14,6 @@ if [ -n "${1:-}" ]; then
 else
     python3 -m pip install -q -e .
 fi
+# pyenv installs console scripts behind shims that only appear after a rehash
+if command -v pyenv > /dev/null 2>&1; then pyenv rehash || true; fi
 python3 -c "import torch, rlcanon; print('rlcanon', rlcanon.__version__, 'torch', torch.__version__)"
