@@ -216,6 +216,8 @@ def test_tabular_writes_run_dir(tmp_path):
     ).stdout
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["eval_episodes"] == 20 and (run / "checkpoints" / "latest.json").exists()
+    ev = json.loads(cli("eval", str(run), "--episodes", "5", check=True).stdout)
+    assert ev["eval_episodes"] == 5 and "eval_return_mean" in ev
 
 
 def test_es_problem_json_last_line():
@@ -264,6 +266,8 @@ def test_es_policy_search_writes_run_dir_and_resumes(tmp_path):
     assert summary["generations"] == 3 and "eval_return_mean" in summary
     out = cli("es", "openai-es", "--resume", str(run), "--no-progress", check=True).stdout
     assert json.loads(out.strip().splitlines()[-1])["generations"] == 3
+    ev = json.loads(cli("eval", str(run), "--episodes", "2", check=True).stdout)
+    assert ev["eval_episodes"] == 2 and (run / "policy.safetensors").exists()
 
 
 @pytest.mark.parametrize(

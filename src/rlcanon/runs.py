@@ -41,7 +41,17 @@ def load_agent(run_dir: str | Path) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def evaluate_run(run_dir: str | Path, episodes: int | None = None, seed: int | None = None) -> dict[str, Any]:
-    """Evaluate the latest checkpoint with the deterministic policy; same keys as summary.json."""
+    """Evaluate the latest checkpoint with the deterministic policy; same keys as summary.json.
+    Works for deep RL, ES policy-search and tabular run directories."""
+    kind = read_config(run_dir)["algo"]
+    if kind == "es-policy":
+        from rlcanon.es.policy import evaluate_es_run
+
+        return evaluate_es_run(run_dir, episodes, seed or 0)
+    if kind == "tabular":
+        from rlcanon.tabular.learn import evaluate_tabular_run
+
+        return evaluate_tabular_run(run_dir, episodes, seed or 0)
     agent, config, state = load_agent(run_dir)
     n = episodes if episodes is not None else config.eval_episodes
     if n < 1:

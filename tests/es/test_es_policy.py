@@ -55,3 +55,26 @@ def test_resume_continues_the_same_trajectory(strategy, tmp_path):
     resumed = resume_search(tmp_path / "part", progress=False)
     assert part.curve + resumed.curve == full.curve
     assert (resumed.theta == full.theta).all()
+
+
+@pytest.mark.parametrize("env_id,hidden", [("CartPole-v1", ()), ("Pendulum-v1", (8,))])
+def test_torch_export_matches_the_numpy_policy(env_id, hidden):
+    import numpy as np
+    import torch
+
+    from rlcanon.es.rollout import spec_for, to_torch
+
+    spec = spec_for(env_id, hidden, 0, 1)
+    theta = spec.init(np.random.default_rng(0)) + 0.1
+    net = to_torch(spec, theta)
+    obs = np.random.default_rng(1).standard_normal((5, spec.sizes[0]))
+    out = net(torch.from_numpy(obs)).detach().numpy()
+    for o, row in zip(obs, out):
+        act = spec.act(theta, o)
+        if spec.discrete:
+            assert act == int(np.argmax(row))
+        else:
+            lo, hi = np.asarray(spec.low), np.asarray(spec.high)
+            np.testing.assert_allclose(
+                act, np.clip(np.tanh(row) * (hi - lo) / 2 + (hi + lo) / 2, lo, hi), rtol=1e-6
+            )

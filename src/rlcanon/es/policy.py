@@ -225,6 +225,7 @@ def search(
         bar.close()
         backend.close()
     save()
+    _save_torch_policy(path, spec, es.mean)
     logger.close()
     final = _eval_mean(spec, es.mean, cfg, norm(), 10**6)  # seeds apart from the periodic evaluations
     summary = {
@@ -251,6 +252,46 @@ def _eval_mean(
 ) -> np.ndarray:
     seeds = [episode_seed(cfg.seed + 777, generation, 0, e) for e in range(cfg.eval_episodes)]
     return np.array([evaluate(spec, theta, [s], *norm)[0] for s in seeds])
+
+
+def _save_torch_policy(path: Path, spec: Any, theta: np.ndarray) -> None:
+    """Also write the mean policy as torch weights (safetensors) for use outside rlcanon."""
+    from safetensors.torch import save_file
+
+    from rlcanon.es.rollout import to_torch
+
+    state = {k: v.contiguous() for k, v in to_torch(spec, theta).state_dict().items()}
+    tmp = path / ".policy.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"format": "rlcanon-es-policy", "sizes": str(list(spec.sizes))})
+    tmp.replace(path / "policy.safetensors")
+
+
+def evaluate_es_run(run_dir: str | Path, episodes: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Evaluate the mean policy of an ES run's last checkpoint (same keys as summary.json)."""
+    from rlcanon.core.config import from_dict
+
+    record = read_config(run_dir)
+    cfg = from_dict(ESPolicyConfig, record["config"])
+    spec = spec_for(cfg.env_id, cfg.hidden, cfg.max_episode_steps, 1)
+    arrays, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
+    count = float(state["obs_count"])
+    stats = arrays["obs_stats"]
+    if cfg.normalize_obs and count >= 2:
+        mean = stats[0] / count
+        norm = (mean, np.sqrt(np.maximum(stats[1] / count - mean**2, 1e-4)))
+    else:
+        norm = (np.zeros(spec.sizes[0]), np.ones(spec.sizes[0]))
+    n = episodes or cfg.eval_episodes
+    seeds = [episode_seed(cfg.seed + 555, seed, 0, e) for e in range(n)]
+    returns = np.array([evaluate(spec, arrays["strategy/mean"], [s], *norm)[0] for s in seeds])
+    return {
+        "run_dir": str(run_dir),
+        "env_id": cfg.env_id,
+        "checkpoint_step": int(state["step"]),
+        "eval_return_mean": float(returns.mean()),
+        "eval_return_std": float(returns.std()),
+        "eval_episodes": n,
+    }
 
 
 def resume_search(run_dir: str | Path, progress: bool | None = None) -> ESPolicyResult:

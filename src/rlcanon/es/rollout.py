@@ -8,6 +8,7 @@ index), so a candidate's return does not depend on which worker evaluated it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -53,6 +54,28 @@ class PolicySpec:
             self.low,
             self.high,
         )
+
+
+def to_torch(spec: PolicySpec, theta: np.ndarray) -> Any:
+    """The policy as a torch ``nn.Sequential`` (Linear + Tanh) with the weights of ``theta``; its
+    output is the argmax logits (discrete) or the pre-squash action (continuous) of :meth:`act`."""
+    import torch
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    off = 0
+    pairs = list(zip(spec.sizes[:-1], spec.sizes[1:]))
+    for i, (a, b) in enumerate(pairs):
+        lin = nn.Linear(a, b)
+        with torch.no_grad():
+            lin.weight.copy_(torch.as_tensor(theta[off : off + a * b].reshape(a, b).T))
+            off += a * b
+            lin.bias.copy_(torch.as_tensor(theta[off : off + b]))
+            off += b
+        layers.append(lin)
+        if i < len(pairs) - 1:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers).double()
 
 
 def spec_for(env_id: str, hidden: tuple[int, ...], max_steps: int, episodes: int) -> PolicySpec:

@@ -210,3 +210,23 @@ def train(cfg: TabularConfig, run_dir: str | Path | None = None, write: bool = T
         ckpt.save_checkpoint(path, len(returns), {"q": q}, {"algo": "tabular", "method": cfg.method})
         write_summary(path, summary)
     return TabularResult(q, returns, summary, path if write else None)
+
+
+def evaluate_tabular_run(run_dir: str | Path, episodes: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Greedy-policy returns of a tabular run's saved Q table (same keys as summary.json)."""
+    from rlcanon.core.config import from_dict
+    from rlcanon.core.rundir import read_config
+
+    cfg = from_dict(TabularConfig, read_config(run_dir)["config"])
+    arrays, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
+    env = make_tabular_env(cfg.env_id, cfg.max_steps or None)
+    n = episodes or cfg.eval_episodes
+    returns = greedy_returns(env, arrays["q"], n, cfg.seed + 20_000 + seed)
+    return {
+        "run_dir": str(run_dir),
+        "env_id": cfg.env_id,
+        "checkpoint_step": int(state["step"]),
+        "eval_return_mean": float(returns.mean()),
+        "eval_return_std": float(returns.std()),
+        "eval_episodes": n,
+    }
