@@ -72,9 +72,18 @@ def record_grid(horizon: int, points: int = 200) -> np.ndarray:
     return grid
 
 
-def simulate(solver: Solver, problem: BanditProblem, horizon: int, runs: int, seed: int) -> BanditResult:
+def simulate(
+    solver: Solver,
+    problem: BanditProblem,
+    horizon: int,
+    runs: int,
+    seed: int,
+    progress: bool | None = False,
+    label: str = "",
+) -> BanditResult:
     """R = ``runs`` independent runs of ``horizon`` pulls, vectorised over runs (no Python loop
-    over runs). The solver and the environment draw from separate streams of ``seed``."""
+    over runs). The solver and the environment draw from separate streams of ``seed``.
+    ``progress=None`` shows a progress bar when stderr is a terminal."""
     if horizon < 1:
         raise ConfigError(f"horizon={horizon} is not allowed; it must be >= 1")
     if runs < 1:
@@ -89,6 +98,15 @@ def simulate(solver: Solver, problem: BanditProblem, horizon: int, runs: int, se
     optimal = np.empty(horizon)
     regret = np.zeros(runs)
     g = 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=horizon,
+        unit="step",
+        desc=label or "bandit",
+        disable=None if progress is None else not progress,
+        miniters=max(1, horizon // 100),
+    )
     start = time.perf_counter()
     stationary = problem.stationary
     mu = np.asarray(problem.means)
@@ -110,6 +128,8 @@ def simulate(solver: Solver, problem: BanditProblem, horizon: int, runs: int, se
         if t == grid[g]:
             regret_at[g] = regret
             g += 1
+            bar.update(t - bar.n)
+    bar.close()
     return BanditResult(
         grid, regret_at, mean_regret, optimal, problem, horizon, runs, time.perf_counter() - start
     )

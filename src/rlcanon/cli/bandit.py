@@ -92,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
                 names = [n for n in names if n not in ("sw-ucb", "discounted-ucb")]
         results = {}
         for name in names:
-            results[name] = simulate(make_solver(name), problem, args.horizon, args.runs, args.seed)
+            results[name] = simulate(
+                make_solver(name), problem, args.horizon, args.runs, args.seed, progress=None, label=name
+            )
             s = results[name].summary()
             print(
                 f"{name:18s} regret mean {s['regret_mean']:9.1f} ± {s['regret_stderr']:6.1f}  "
