@@ -282,3 +282,35 @@ def test_es_policy_search_writes_run_dir_and_resumes(tmp_path):
 )
 def test_es_bad_input(args, needle):
     assert_clean_error(cli(*args), needle)
+
+
+def test_strategy_and_solver_options_from_the_command_line():
+    out = cli(
+        "es",
+        "cma-es",
+        "--problem",
+        "sphere",
+        "--dim",
+        "4",
+        "--option",
+        "eigen_gap_factor=0.5",
+        "--json",
+        check=True,
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1])["reached_target"]
+    assert_clean_error(cli("es", "cma-es", "--problem", "sphere", "--option", "nope=1"), "bad option")
+    out = cli(
+        "bandit",
+        "epsilon-greedy",
+        "--arms",
+        "3",
+        "--horizon",
+        "50",
+        "--runs",
+        "4",
+        "--param",
+        "epsilon=0.5",
+        "--json",
+        check=True,
+    ).stdout
+    assert "regret_mean" in json.loads(out.strip().splitlines()[-1])

@@ -65,3 +65,22 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
+    """``["name=0.5", "other=true"]`` -> {"name": 0.5, "other": True} (values parsed as JSON when
+    they are JSON, else kept as strings); dashes in names become underscores."""
+    import json
+
+    from rlcanon.errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"{flag} {item!r} must look like NAME=VALUE")
+        try:
+            out[name.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name.replace("-", "_")] = value
+    return out

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rlcanon.cli.args import parse_assignments
+
 
 def add_parser(sub: Any) -> None:
     from rlcanon.bandits import SOLVERS
@@ -48,18 +50,6 @@ def _floats(text: str) -> tuple[float, ...]:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-
-
-def _params(items: list[str]) -> dict[str, Any]:
-    from rlcanon.errors import ConfigError
-
-    out: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--param {item!r} must look like NAME=VALUE")
-        out[name.replace("-", "_")] = json.loads(value) if value not in ("", None) else value
-    return out
 
 
 def _problem(args: argparse.Namespace) -> Any:
@@ -115,9 +105,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{args.solver} models Bernoulli rewards; use gaussian-thompson for --kind gaussian"
         )
-    result = simulate(
-        make_solver(args.solver, **_params(args.param)), problem, args.horizon, args.runs, args.seed
-    )
+    solver = make_solver(args.solver, **parse_assignments(args.param, "--param"))
+    result = simulate(solver, problem, args.horizon, args.runs, args.seed, progress=None, label=args.solver)
     summary = {"solver": args.solver, "means": list(problem.means), **result.summary()}
     for key, value in summary.items():
         print(f"{key:24s} {value}")

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rlcanon.cli.args import add_config_flags, given
+from rlcanon.cli.args import add_config_flags, given, parse_assignments
 
 
 def add_parser(sub: Any) -> None:
@@ -30,6 +30,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--target", type=float, default=1e-8, help="stop when f <= target (default 1e-8)")
     p.add_argument("--max-evals", type=int, default=0, help="evaluation budget (default 1e4 * dim)")
     p.add_argument("--restarts", type=int, default=0, help="IPOP restarts (cma-es) after stagnation")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="strategy option for --problem runs, e.g. --option eigen_gap_factor=0.5 (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="end with one JSON line of the result")
     p.add_argument("--figure", help="with --problem rosenbrock --dim 2: draw the sample clouds to this PNG")
     add_config_flags(p, ESPolicyConfig, skip=("strategy",))
@@ -86,7 +93,9 @@ def _problem(args: argparse.Namespace, flags: dict[str, Any]) -> int:
     else:
         # default start away from the optimum: 1 everywhere (Rosenbrock, whose optimum is 1: 0)
         x0 = np.zeros(args.dim) if args.problem == "rosenbrock" else np.ones(args.dim)
-    options = {"popsize": flags["popsize"]} if "popsize" in flags else {}
+    options = parse_assignments(args.option, "--option")
+    if "popsize" in flags:
+        options["popsize"] = flags["popsize"]
     res = minimize(
         args.strategy,
         f,
