@@ -135,7 +135,7 @@ class DQNAgent:
             config.buffer_size,
             config.num_envs,
             shape,
-            o_space.dtype,
+            o_space.dtype or np.float32,
             n_step=config.n_step,
             gamma=config.gamma,
             **extra,
@@ -237,12 +237,13 @@ class DQNAgent:
         weights = None
         if c.prioritized:
             beta = linear(c.per_beta0, 1.0, 1.0, self.global_step / c.total_timesteps)
+            assert isinstance(self.buffer, PrioritizedReplayBuffer)
             idx, weights = self.buffer.sample_prioritized(self.rng, c.batch_size, beta)
         else:
             idx = self.buffer.sample_indices(self.rng, c.batch_size)
         batch = self.buffer.batch(idx)
         loss, q_mean, td = self._step(batch["obs"], batch["actions"], self._targets(batch), weights)
-        if c.prioritized:
+        if isinstance(self.buffer, PrioritizedReplayBuffer):
             self.buffer.update_priorities(idx, td)
         return loss, q_mean
 

@@ -335,6 +335,7 @@ class PPOAgent:
         v, critic_cache = self.critic_k.forward(b["obs"])
         vl, d_v = value_loss_grad(v[:, 0], b["val"], b["ret"], cfg.value_clip)
         self.critic_k.backward(critic_cache, (cfg.vf_coef * d_v)[:, None].astype(np.float32))
+        assert self.flat is not None  # only called on the kernel path
         self.flat.clip_grad_norm(cfg.max_grad_norm)
         self.opt.step()
         clip_frac = float((np.abs(ratio - 1.0) > clip).mean())

@@ -23,8 +23,8 @@ def huber_loss(
 def polyak_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
     """target <- tau * online + (1 - tau) * target; tau = 1 copies (a hard update)."""
     with torch.no_grad():
-        t_params = list(target.parameters())
-        o_params = list(online.parameters())
+        t_params: list[torch.Tensor] = list(target.parameters())
+        o_params: list[torch.Tensor] = list(online.parameters())
         if tau >= 1.0:
             torch._foreach_copy_(t_params, o_params)
         else:

@@ -56,7 +56,7 @@ class RunConfig:
             raise ConfigError(f"seed={self.seed} is not allowed; it must be >= 0")
 
 
-def use_kernels(backend: str, *nets: object) -> bool:
+def use_kernels(backend: str, *nets: Any) -> bool:
     """Whether to train ``nets`` with the NumPy kernels (see :mod:`rlcanon.nets.kernels`)."""
     from rlcanon.errors import ConfigError
     from rlcanon.nets.kernels import MLPKernel

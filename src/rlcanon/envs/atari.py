@@ -16,7 +16,7 @@ def atari_env_fn(
 
     def make() -> gym.Env:
         # ALE v5 ids skip frames and act sticky by default; preprocessing does the skipping instead.
-        extra = {"frameskip": 1} if env_id.startswith("ALE/") else {}
+        extra: dict[str, Any] = {"frameskip": 1} if env_id.startswith("ALE/") else {}
         env = gym.make(env_id, **extra, **(kwargs or {}))
         env = gym.wrappers.AtariPreprocessing(
             env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True, scale_obs=False

@@ -129,4 +129,5 @@ def make_backend(name: str, spec: PolicySpec, workers: int, address: str | None 
         return RayBackend(spec, workers, address)
     if name == "local" and workers > 1:  # --workers N on this machine means a process pool
         return ProcessBackend(spec, workers)
-    return BACKENDS[name](spec, workers)
+    backend: Backend = LocalBackend(spec) if name == "local" else ProcessBackend(spec, workers)
+    return backend

@@ -80,13 +80,17 @@ def to_torch(spec: PolicySpec, theta: np.ndarray) -> Any:
 
 def spec_for(env_id: str, hidden: tuple[int, ...], max_steps: int, episodes: int) -> PolicySpec:
     env = gym.make(env_id)
-    obs_dim = int(np.prod(env.observation_space.shape))
-    space = env.action_space
+    obs_space, space = env.observation_space, env.action_space
     env.close()
+    obs_dim = int(np.prod(obs_space.shape or (1,)))
     if isinstance(space, gym.spaces.Discrete):
         return PolicySpec(
             env_id, (obs_dim, *hidden, int(space.n)), True, max_steps=max_steps, episodes=episodes
         )
+    if not isinstance(space, gym.spaces.Box):
+        from rlcanon.errors import ConfigError
+
+        raise ConfigError(f"ES policy search supports Discrete or Box actions; {env_id} has {space}")
     return PolicySpec(
         env_id,
         (obs_dim, *hidden, int(np.prod(space.shape))),
@@ -104,7 +108,7 @@ _ENVS: dict[str, gym.Env] = {}
 def _env(spec: PolicySpec) -> gym.Env:
     key = f"{spec.env_id}:{spec.max_steps}"
     if key not in _ENVS:
-        kwargs = {"max_episode_steps": spec.max_steps} if spec.max_steps else {}
+        kwargs: dict[str, Any] = {"max_episode_steps": spec.max_steps} if spec.max_steps else {}
         _ENVS[key] = gym.make(spec.env_id, **kwargs)
     return _ENVS[key]
 

@@ -44,7 +44,7 @@ class FlatParams:
         self.param.grad = torch.zeros(total, dtype=torch.float32)
         self.grad = self.param.grad.numpy()
 
-    def grad_of(self, p: nn.Parameter) -> np.ndarray:
+    def grad_of(self, p: torch.Tensor) -> np.ndarray:
         off, shape = self.offsets[id(p)]
         return self.grad[off : off + int(np.prod(shape, dtype=np.int64))].reshape(shape)
 

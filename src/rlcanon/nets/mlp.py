@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +61,7 @@ class NumpySequential:
     """A frozen NumPy copy of an ``nn.Sequential`` of Linear / ReLU / Tanh / Flatten layers."""
 
     def __init__(self, module: nn.Sequential) -> None:
-        self.ops: list[tuple[str, object]] = []
+        self.ops: list[tuple[str, Any]] = []
         with torch.no_grad():
             for layer in module:
                 if isinstance(layer, nn.Linear):

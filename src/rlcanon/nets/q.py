@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,7 @@ class QKernel:
         else:
             self.q = MLPKernel(net.q, flat)
 
-    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, tuple]:
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, Any]:
         x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)
         if not self.dueling:
             return self.q.forward(x)
@@ -82,7 +83,7 @@ class QKernel:
         adv, ca = self.a.forward(x)
         return v + adv - adv.mean(axis=1, keepdims=True), (cv, ca)
 
-    def backward(self, cache: tuple, dq: np.ndarray) -> None:
+    def backward(self, cache: Any, dq: np.ndarray) -> None:
         if not self.dueling:
             self.q.backward(cache, dq)
             return

@@ -23,7 +23,7 @@ from rlcanon.tabular.learners import (
     TDControl,
     epsilon_greedy_probs,
 )
-from rlcanon.tabular.mdp import make_tabular_env, model_of
+from rlcanon.tabular.mdp import discrete_sizes, make_tabular_env, model_of
 
 METHODS = {
     "value-iteration": "exact DP: V <- max_a [R + gamma P V] (needs the model)",
@@ -108,7 +108,7 @@ def run_episodes(
     cfg: TabularConfig, env: Any, learner: Any, rng: np.random.Generator, on_episode: Any = None
 ) -> tuple[list[float], list[int]]:
     """The episode loop: epsilon-greedy behaviour, optional count bonus, one observe() per step."""
-    n_s, n_a = env.observation_space.n, env.action_space.n
+    n_s, n_a = discrete_sizes(env)
     counts = np.zeros((n_s, n_a))
     returns, lengths = [], []
     for ep in range(cfg.episodes):
@@ -159,7 +159,7 @@ def train(cfg: TabularConfig, run_dir: str | Path | None = None, write: bool = T
     """Train (or solve, for DP) and, when ``write``, save config, metrics, Q table and summary."""
     rng = np.random.default_rng(cfg.seed)
     env = make_tabular_env(cfg.env_id, cfg.max_steps or None)
-    n_s, n_a = env.observation_space.n, env.action_space.n
+    n_s, n_a = discrete_sizes(env)
     path = Path(run_dir) if run_dir else default_run_dir(cfg.method, cfg.env_id, cfg.seed)
     start = time.perf_counter()
     logger = None

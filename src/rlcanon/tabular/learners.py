@@ -147,7 +147,7 @@ class MonteCarlo:
 
     def end_episode(self) -> None:
         g = 0.0
-        first = {}
+        first: dict[tuple[int, int], int] = {}
         if self.first_visit:
             for t, (s, a, _) in enumerate(self.episode):
                 first.setdefault((s, a), t)

@@ -7,8 +7,9 @@ for dynamic programming; the learners only ever step the environment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -38,12 +39,21 @@ class TabularModel:
         return self.P.shape[1]
 
 
+def discrete_sizes(env: gym.Env) -> tuple[int, int]:
+    """(number of states, number of actions) of a tabular env."""
+    obs, act = env.observation_space, env.action_space
+    if not isinstance(obs, gym.spaces.Discrete) or not isinstance(act, gym.spaces.Discrete):
+        raise ConfigError(
+            f"{env.spec.id if env.spec else env} is not tabular (needs Discrete observations and actions)"
+        )
+    return int(obs.n), int(act.n)
+
+
 def model_of(env: gym.Env) -> TabularModel:
     trans: Transitions | None = getattr(env.unwrapped, "P", None)
     if trans is None:
         raise ConfigError(f"{env.spec.id if env.spec else env} exposes no transition model (env.unwrapped.P)")
-    n_s = env.observation_space.n
-    n_a = env.action_space.n
+    n_s, n_a = discrete_sizes(env)
     P = np.zeros((n_s, n_a, n_s))
     R = np.zeros((n_s, n_a))
     for s, by_action in trans.items():
@@ -58,7 +68,7 @@ def model_of(env: gym.Env) -> TabularModel:
 class ModelEnv(gym.Env):
     """A discrete environment defined by its transition table ``P`` and a start distribution."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012 - the same mutable class attribute as gym.Env
 
     def __init__(self, P: Transitions, n_states: int, n_actions: int, start: np.ndarray) -> None:
         self.P = P
@@ -159,7 +169,11 @@ def gridworld(
     return ModelEnv(P, rows * cols, 4, start)
 
 
-OWN_ENVS = {"Chain-v0": chain, "RiverSwim-v0": river_swim, "GridWorld-v0": gridworld}
+OWN_ENVS: dict[str, Callable[..., ModelEnv]] = {
+    "Chain-v0": chain,
+    "RiverSwim-v0": river_swim,
+    "GridWorld-v0": gridworld,
+}
 
 
 def make_tabular_env(env_id: str, max_steps: int | None = None, **kwargs: Any) -> gym.Env:
@@ -171,7 +185,7 @@ def make_tabular_env(env_id: str, max_steps: int | None = None, **kwargs: Any) -
 
     check_env_id(env_id)
     env = gym.make(env_id, **kwargs)
-    if max_steps or env.spec.max_episode_steps is None:
+    if max_steps or env.spec is None or env.spec.max_episode_steps is None:
         # Monte Carlo needs episodes that end: envs without a limit (CliffWalking) get 1000 steps.
         env = gym.wrappers.TimeLimit(env, max_steps or 1000)
     if not isinstance(env.observation_space, gym.spaces.Discrete) or not isinstance(
