@@ -61,9 +61,7 @@ def read_json(path: str | os.PathLike[str], what: str) -> Any:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(
-            f"{what} {path} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})"
-        ) from None
+        raise CheckpointError(f"{what} {path} is not valid JSON ({exc})") from None
 
 
 def _to_numpy(value: Any) -> np.ndarray:

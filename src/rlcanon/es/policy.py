@@ -21,7 +21,7 @@ from rlcanon.core.logger import MetricsLogger
 from rlcanon.core.rundir import default_run_dir, read_config, write_config, write_summary
 from rlcanon.errors import ConfigError
 from rlcanon.es.backends import make_backend
-from rlcanon.es.rollout import episode_seed, evaluate, spec_for
+from rlcanon.es.rollout import episode_seed, evaluate, obs_normalizer, spec_for
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,7 @@ def search(
     )
 
     def norm() -> tuple[np.ndarray, np.ndarray]:
-        if not cfg.normalize_obs or obs_count < 2:
-            return np.zeros(spec.sizes[0]), np.ones(spec.sizes[0])
-        mean = obs_stats[0] / obs_count
-        return mean, np.sqrt(np.maximum(obs_stats[1] / obs_count - mean**2, 1e-4))
+        return obs_normalizer(obs_stats, obs_count, cfg.normalize_obs)
 
     def save() -> None:
         st = es.state_dict()
@@ -274,13 +271,7 @@ def evaluate_es_run(run_dir: str | Path, episodes: int | None = None, seed: int 
     cfg = from_dict(ESPolicyConfig, record["config"])
     spec = spec_for(cfg.env_id, cfg.hidden, cfg.max_episode_steps, 1)
     arrays, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
-    count = float(state["obs_count"])
-    stats = arrays["obs_stats"]
-    if cfg.normalize_obs and count >= 2:
-        mean = stats[0] / count
-        norm = (mean, np.sqrt(np.maximum(stats[1] / count - mean**2, 1e-4)))
-    else:
-        norm = (np.zeros(spec.sizes[0]), np.ones(spec.sizes[0]))
+    norm = obs_normalizer(arrays["obs_stats"], float(state["obs_count"]), cfg.normalize_obs)
     n = episodes or cfg.eval_episodes
     seeds = [episode_seed(cfg.seed + 555, seed, 0, e) for e in range(n)]
     returns = np.array([evaluate(spec, arrays["strategy/mean"], [s], *norm)[0] for s in seeds])

@@ -7,6 +7,7 @@ index), so a candidate's return does not depend on which worker evaluated it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,12 @@ class PolicySpec:
             parts += [rng.standard_normal(a * b) / np.sqrt(a), np.zeros(b)]
         return np.concatenate(parts)
 
+    @functools.cached_property
+    def _box(self) -> tuple[np.ndarray, np.ndarray]:
+        """Half-width and centre of the action box (continuous actions)."""
+        low, high = np.asarray(self.low), np.asarray(self.high)
+        return (high - low) / 2, (high + low) / 2
+
     def act(self, theta: np.ndarray, obs: np.ndarray) -> np.ndarray | int:
         h, off = obs, 0
         n_layers = len(self.sizes) - 1
@@ -49,8 +56,9 @@ class PolicySpec:
                 h = np.tanh(h)
         if self.discrete:
             return int(np.argmax(h))
+        half, mid = self._box
         return np.clip(
-            np.tanh(h) * (np.asarray(self.high) - self.low) / 2 + (np.asarray(self.high) + self.low) / 2,
+            np.tanh(h) * half + mid,
             self.low,
             self.high,
         )
@@ -111,6 +119,16 @@ def _env(spec: PolicySpec) -> gym.Env:
         kwargs: dict[str, Any] = {"max_episode_steps": spec.max_steps} if spec.max_steps else {}
         _ENVS[key] = gym.make(spec.env_id, **kwargs)
     return _ENVS[key]
+
+
+def obs_normalizer(stats: np.ndarray, count: float, enabled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) from summed observations [sum, sum of squares] over ``count`` observations;
+    identity statistics when disabled or too little has been seen."""
+    dim = stats.shape[1]
+    if not enabled or count < 2:
+        return np.zeros(dim), np.ones(dim)
+    mean = stats[0] / count
+    return mean, np.sqrt(np.maximum(stats[1] / count - mean**2, 1e-4))
 
 
 def episode_seed(run_seed: int, generation: int, index: int, episode: int) -> int:
