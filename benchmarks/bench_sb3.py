@@ -40,7 +40,10 @@ def run_rlcanon(algo: str, seed: int, eval_every: int, workdir: Path) -> dict:
     from rlcanon.core.logger import read_metrics
     from rlcanon.registry import ALGOS, make_config
 
-    cfg = make_config(algo, "CartPole-v1", seed=seed, eval_interval=eval_every, total_timesteps=BUDGET[algo])
+    extra = {"anneal_lr": False} if algo == "dqn" else {}  # the Zoo's constant rate, as SB3 gets
+    cfg = make_config(
+        algo, "CartPole-v1", seed=seed, eval_interval=eval_every, total_timesteps=BUDGET[algo], **extra
+    )
     run = workdir / f"rlcanon-{algo}-s{seed}"
     res = ALGOS[algo].train(cfg, run_dir=run, progress=False)
     cols = read_metrics(run)

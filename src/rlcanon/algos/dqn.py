@@ -18,7 +18,7 @@ from torch import nn
 from rlcanon.buffers.prioritized import PrioritizedReplayBuffer
 from rlcanon.buffers.replay import ReplayBuffer
 from rlcanon.core.config import check_positive, check_range
-from rlcanon.core.losses import huber_loss, polyak_update
+from rlcanon.core.losses import huber_loss, huber_per_sample, polyak_update
 from rlcanon.core.optim import adam
 from rlcanon.core.run import RunConfig, TrainResult, train_run, use_kernels
 from rlcanon.core.schedules import linear
@@ -63,6 +63,8 @@ class DQNConfig(RunConfig):
     """Epsilon after the decay."""
     max_grad_norm: float = 10.0
     """Global gradient-norm clip."""
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to 0 over training."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer sizes of the Q MLP (vector observations)."""
     double_dqn: bool = False
@@ -143,6 +145,7 @@ class DQNAgent:
         self.global_step = 0
         self.updates = 0
         self._q_np = self.q.numpy_forward()
+        self._rows = np.arange(config.batch_size)
 
     # ---- acting ----
     def _greedy(self, obs: np.ndarray) -> np.ndarray:
@@ -179,6 +182,9 @@ class DQNAgent:
         self._collect(max(1, min(c.train_freq // c.num_envs, remaining)))
         metrics: dict[str, float] = {"charts/epsilon": self.epsilon()}
         if self.global_step >= c.learning_starts and len(self.buffer) >= c.batch_size:
+            if c.anneal_lr:
+                lr = c.learning_rate * (1.0 - self.global_step / c.total_timesteps)
+                self.opt.param_groups[0]["lr"] = metrics["charts/learning_rate"] = lr
             metrics.update(self._train(c.gradient_steps))
             self._q_np = self.q.numpy_forward()  # weights changed: refresh the acting snapshot
         metrics.update(episode_metrics(*self.stepper.pop_episodes()))
@@ -204,8 +210,9 @@ class DQNAgent:
 
     def _train(self, n_updates: int) -> dict[str, float]:
         c = self.cfg
-        losses: list[float] = []
-        qs: list[float] = []
+        tds: list[np.ndarray] = []  # TD errors, targets and IS weights: the metrics are computed
+        targets: list[np.ndarray] = []  # once per phase rather than once per gradient step
+        weights: list[np.ndarray] = []
         done = 0
         while done < n_updates:
             # Within a chunk the target net is fixed, so with uniform replay and no Double DQN all
@@ -214,27 +221,36 @@ class DQNAgent:
             if c.tau >= 1.0:
                 chunk = min(chunk, c.target_update_interval - self.updates % c.target_update_interval)
             if c.tau >= 1.0 and not c.double_dqn and not c.prioritized:
-                batch = self.buffer.batch(self.buffer.sample_indices(self.rng, chunk * c.batch_size))
-                targets = self._targets(batch)
-                for k in range(chunk):
-                    sl = slice(k * c.batch_size, (k + 1) * c.batch_size)
-                    loss, q_mean, _ = self._step(batch["obs"][sl], batch["actions"][sl], targets[sl], None)
-                    losses.append(loss)
-                    qs.append(q_mean)
+                idx = self.buffer.sample_indices(self.rng, chunk * c.batch_size)
+                batch = self.buffer.batch(idx)
+                y = self._targets(batch)
+                obs, acts = batch["obs"], batch["actions"]
+                for k in range(0, chunk * c.batch_size, c.batch_size):
+                    sl = slice(k, k + c.batch_size)
+                    tds.append(self._step(obs[sl], acts[sl], y[sl], None))
+                targets.append(y)
             else:
                 for _ in range(chunk):
-                    loss, q_mean = self._sampled_step()
-                    losses.append(loss)
-                    qs.append(q_mean)
+                    td, y, w = self._sampled_step()
+                    tds.append(td)
+                    targets.append(y)
+                    if w is not None:
+                        weights.append(w)
             done += chunk
             self.updates += chunk
             if c.tau < 1.0:
                 polyak_update(self.q_target, self.q, c.tau)
             elif self.updates % c.target_update_interval == 0:
                 polyak_update(self.q_target, self.q, 1.0)
-        return {"loss/td": float(np.mean(losses)), "charts/q_mean": float(np.mean(qs))}
+        td_all = np.concatenate(tds)
+        loss = huber_per_sample(td_all)
+        if weights:
+            loss *= np.concatenate(weights)
+        q_taken = td_all + np.concatenate(targets)
+        return {"loss/td": float(loss.mean()), "charts/q_mean": float(q_taken.mean())}
 
-    def _sampled_step(self) -> tuple[float, float]:
+    def _sampled_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One step on a freshly sampled batch: (TD errors, targets, IS weights or None)."""
         c = self.cfg
         weights = None
         if c.prioritized:
@@ -244,15 +260,16 @@ class DQNAgent:
         else:
             idx = self.buffer.sample_indices(self.rng, c.batch_size)
         batch = self.buffer.batch(idx)
-        loss, q_mean, td = self._step(batch["obs"], batch["actions"], self._targets(batch), weights)
+        y = self._targets(batch)
+        td = self._step(batch["obs"], batch["actions"], y, weights)
         if isinstance(self.buffer, PrioritizedReplayBuffer):
             self.buffer.update_priorities(idx, td)
-        return loss, q_mean
+        return td, y, weights
 
     def _step(
         self, obs: np.ndarray, acts: np.ndarray, target: np.ndarray, weights: np.ndarray | None
-    ) -> tuple[float, float, np.ndarray]:
-        """One gradient step on the Huber TD loss; returns (loss, mean Q, TD errors)."""
+    ) -> np.ndarray:
+        """One gradient step on the Huber TD loss; returns the TD errors Q(s, a) - target."""
         if self.flat is None:
             q = self.q(torch.as_tensor(obs)).gather(1, torch.as_tensor(acts).unsqueeze(1)).squeeze(1)
             w = None if weights is None else torch.as_tensor(weights)
@@ -261,25 +278,19 @@ class DQNAgent:
             loss.backward()
             nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm, foreach=True)
             self.opt.step()
-            q_np = q.detach().numpy()
-            return float(loss.detach()), float(q_np.mean()), q_np - target
+            return q.detach().numpy() - target  # type: ignore[no-any-return]
         q_all, cache = self.kernel.forward(obs)
-        rows = np.arange(len(acts))
+        rows = self._rows[: len(acts)]
         td = q_all[rows, acts] - target
         # d(Huber)/d(q) is the TD error clipped to [-1, 1] (Nature DQN's error clipping).
         grad = np.clip(td, -1.0, 1.0)
-        abs_td = np.abs(td)
-        quad = np.minimum(abs_td, 1.0)
-        per_sample = 0.5 * quad * quad + abs_td - quad
-        if weights is not None:
-            grad *= weights
-            per_sample *= weights
+        grad *= 1.0 / len(acts) if weights is None else weights / len(acts)
         dq = np.zeros_like(q_all)
-        dq[rows, acts] = grad / len(acts)
+        dq[rows, acts] = grad
         self.kernel.backward(cache, dq)
         self.flat.clip_grad_norm(self.cfg.max_grad_norm)
         self.opt.step()
-        return float(per_sample.mean()), float(q_all[rows, acts].mean()), td
+        return td  # type: ignore[no-any-return]
 
     # ---- checkpoints ----
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlcanon.envs.single import SingleVectorEnv
 from rlcanon.errors import ConfigError
 
 EnvSpecLike = str | gym.Env | gym.vector.VectorEnv | Callable[[], gym.Env]
@@ -60,7 +61,8 @@ def make_vec_env(
 
     - A registered id uses Gymnasium's native vector implementation where the id has one
       (CartPole, for example) and ``num_envs`` is at least ``NATIVE_VECTOR_MIN_ENVS``, else
-      ``SyncVectorEnv`` (faster for a handful of sub-envs).
+      ``SyncVectorEnv`` (faster for a handful of sub-envs); a single env gets the leaner
+      :class:`~rlcanon.envs.single.SingleVectorEnv`.
     - Atari ids get the DQN preprocessing (84x84 grey, frame skip 4, no-op starts, terminal on
       life loss off) and a stack of ``frame_stack`` frames.
     - An env instance can only back a single-env vector env.
@@ -75,17 +77,19 @@ def make_vec_env(
     if isinstance(env, gym.Env):
         if num_envs != 1:
             raise ConfigError("an env instance can back only num_envs=1; pass an env factory for more")
-        instance = env
-        return gym.vector.SyncVectorEnv([lambda: instance])
+        return SingleVectorEnv(env)
     if callable(env):
-        return gym.vector.SyncVectorEnv([env for _ in range(num_envs)])
+        return SingleVectorEnv(env()) if num_envs == 1 else gym.vector.SyncVectorEnv([env] * num_envs)
     if not isinstance(env, str):
         raise ConfigError(f"env must be an id, an env, a factory or a vector env, not {type(env)}")
     check_env_id(env)
     if is_atari(env):
         from rlcanon.envs.atari import atari_env_fn
 
-        return gym.vector.SyncVectorEnv([atari_env_fn(env, frame_stack, kwargs)] * num_envs)
+        fn = atari_env_fn(env, frame_stack, kwargs)
+        return SingleVectorEnv(fn()) if num_envs == 1 else gym.vector.SyncVectorEnv([fn] * num_envs)
+    if num_envs == 1:
+        return SingleVectorEnv(gym.make(env, **kwargs))
     spec = gym.spec(env)
     if spec.vector_entry_point is not None and not kwargs and num_envs >= NATIVE_VECTOR_MIN_ENVS:
         return gym.make_vec(env, num_envs=num_envs, vectorization_mode="vector_entry_point")

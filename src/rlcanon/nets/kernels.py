@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlcanon.nets import gemm
 from rlcanon.nets.activations import FastTanh
 
 
@@ -105,11 +106,8 @@ class MLPKernel:
         inputs = [x]
         h = x
         for w, b, act in zip(self.weights, self.biases, self.acts):
-            h = h @ w.T
-            h += b
-            if act == _RELU:
-                np.maximum(h, 0.0, out=h)
-            elif act == _TANH:
+            h = gemm.linear(h, w, b, relu=act == _RELU)
+            if act == _TANH:
                 np.tanh(h, out=h)
             inputs.append(h)
         return h, inputs
@@ -118,11 +116,11 @@ class MLPKernel:
         """Write d(loss)/d(parameters) into the flat gradient, given d(loss)/d(output)."""
         d = dout
         for k in range(len(self.weights) - 1, -1, -1):
-            np.matmul(d.T, inputs[k], out=self.grad_w[k])
+            gemm.grad_weight(d, inputs[k], self.grad_w[k])
             np.sum(d, axis=0, out=self.grad_b[k])
             if k == 0:
                 break
-            d = d @ self.weights[k]
+            d = gemm.grad_input(d, self.weights[k])
             act = self.acts[k - 1]
             if act == _RELU:
                 d *= inputs[k] > 0
