@@ -158,20 +158,25 @@ class DQNAgent:
         return self._greedy(np.asarray(obs))
 
     def epsilon(self) -> float:
+        return self.epsilon_at(self.global_step)
+
+    def epsilon_at(self, step: int) -> float:
         c = self.cfg
-        progress = self.global_step / c.total_timesteps
+        progress = step / c.total_timesteps
         return linear(c.exploration_initial_eps, c.exploration_final_eps, c.exploration_fraction, progress)
 
     def _collect(self, n_steps: int) -> None:
         n = self.cfg.num_envs
-        explore = self.rng.random((n_steps, n))  # drawn for the whole phase in one call
+        # The phase's exploration draws, and epsilon at each of its steps, in one call each.
+        eps = [self.epsilon_at(self.global_step + t * n) for t in range(n_steps)]
+        explore = self.rng.random((n_steps, n)) < np.asarray(eps)[:, None]
         random_actions = self.rng.integers(0, self.n_actions, size=(n_steps, n))
         for t in range(n_steps):
-            eps = self.epsilon()
-            actions = self._greedy(self.stepper.obs)
-            actions = np.where(explore[t] < eps, random_actions[t], actions)
-            tr = self.stepper.step(actions)
-            self.buffer.add(tr)
+            if explore[t].all():  # no greedy action is needed
+                actions = random_actions[t]
+            else:
+                actions = np.where(explore[t], random_actions[t], self._greedy(self.stepper.obs))
+            self.buffer.add(self.stepper.step(actions))
             # Like PPO (and SB3), count every env step, autoreset steps included.
             self.global_step += n
 

@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="strategy option for --problem runs, e.g. --option eigen_gap_factor=0.5 (repeatable)",
+        help="strategy option for --problem runs, e.g. --option eigen_gap_factor=0.1 (repeatable)",
     )
     p.add_argument("--json", action="store_true", help="end with one JSON line of the result")
     p.add_argument("--figure", help="with --problem rosenbrock --dim 2: draw the sample clouds to this PNG")

@@ -49,17 +49,25 @@ class VecStepper:
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
-        valid = ~self.autoreset
-        self.ep_return += np.where(valid, rewards, 0.0)
-        self.ep_length += valid
-        done = (terminated | truncated) & valid
+        ended = terminated | truncated
+        if self.autoreset.any():
+            valid = ~self.autoreset
+            self.ep_return += np.where(valid, rewards, 0.0)
+            self.ep_length += valid
+            terminated, truncated = terminated & valid, truncated & valid
+            done = ended & valid
+        else:  # the common case: no sub-env is resetting, so every masking is a no-op
+            valid = np.ones(self.num_envs, dtype=bool)
+            self.ep_return += rewards
+            self.ep_length += 1
+            done = ended
         if done.any():
             self.finished_returns.extend(self.ep_return[done].tolist())
             self.finished_lengths.extend(self.ep_length[done].tolist())
             self.ep_return[done] = 0.0
             self.ep_length[done] = 0
-        step = Transition(self.obs, actions, rewards, next_obs, terminated & valid, truncated & valid, valid)
-        self.autoreset = terminated | truncated
+        step = Transition(self.obs, actions, rewards, next_obs, terminated, truncated, valid)
+        self.autoreset = ended
         self.obs = next_obs
         return step
 

@@ -60,6 +60,15 @@ class FlatParams:
 
 _RELU, _TANH, _NONE = 0, 1, 2
 
+_ONES = np.ones(0, dtype=np.float32)
+
+
+def _ones(n: int) -> np.ndarray:
+    global _ONES
+    if len(_ONES) < n:
+        _ONES = np.ones(max(n, 2 * len(_ONES)), dtype=np.float32)
+    return _ONES[:n]
+
 
 def _activation_code(module: nn.Module) -> int:
     if isinstance(module, nn.ReLU):
@@ -117,7 +126,7 @@ class MLPKernel:
         d = dout
         for k in range(len(self.weights) - 1, -1, -1):
             gemm.grad_weight(d, inputs[k], self.grad_w[k])
-            np.sum(d, axis=0, out=self.grad_b[k])
+            np.matmul(_ones(len(d)), d, out=self.grad_b[k])  # column sums; 3x faster than np.sum here
             if k == 0:
                 break
             d = gemm.grad_input(d, self.weights[k])
