@@ -24,7 +24,9 @@ def _pair(agent_cls, cfg_cls, **kw):
 
 
 @pytest.mark.parametrize("onednn", [True, False])
-@pytest.mark.parametrize(("activation", "hidden", "rows"), [("relu", 16, 7), ("tanh", 16, 7), ("relu", 256, 64), ("tanh", 256, 64)])
+@pytest.mark.parametrize(
+    ("activation", "hidden", "rows"), [("relu", 16, 7), ("tanh", 16, 7), ("relu", 256, 64), ("tanh", 256, 64)]
+)
 def test_mlp_kernel_matches_autograd(activation, hidden, rows, onednn):
     # 256 units x 64 rows is above gemm.ONEDNN_MIN_MACS: with onednn=True those products use it
     torch.manual_seed(0)

@@ -44,6 +44,7 @@ class SingleVectorEnv(gym.vector.VectorEnv):  # type: ignore[misc]
         return np.array(obs, dtype=self._dtype)[None], self._infos(info)
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        reward: Any
         if self._autoreset:  # the step after an episode's end returns the reset observation
             obs, info = self.env.reset()
             reward, terminated, truncated = 0.0, False, False

@@ -63,17 +63,19 @@ def set_onednn(enabled: bool) -> None:
     _enabled = enabled
 
 
-def _big(rows: int, inner: int, cols: int) -> bool:
-    big = rows * inner * cols >= ONEDNN_MIN_MACS or rows * cols >= ONEDNN_MIN_OUTPUTS
-    return big and onednn_available()
+def _op_for(rows: int, inner: int, cols: int) -> Callable[..., torch.Tensor] | None:
+    """The oneDNN operator when a (rows x inner) @ (inner x cols) product should use it, else None."""
+    if (rows * inner * cols < ONEDNN_MIN_MACS and rows * cols < ONEDNN_MIN_OUTPUTS) or not _enabled:
+        return None
+    return _onednn_op()
 
 
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool) -> np.ndarray:
     """``x @ w.T + b``, then ReLU in place when ``relu``; ``w`` is (out, in) as in ``nn.Linear``."""
-    if _big(x.shape[0], x.shape[1], w.shape[0]):
-        op = _onednn_op()
-        assert op is not None
-        t = op(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), "relu" if relu else "none", [], "")
+    op = _op_for(x.shape[0], x.shape[1], w.shape[0])
+    if op is not None:
+        post_op = "relu" if relu else "none"
+        t = op(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), post_op, [], "")
         return t.numpy()  # type: ignore[no-any-return]
     h = x @ w.T
     h += b
@@ -84,9 +86,8 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool) -> np.ndarra
 
 def grad_weight(d: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
     """``out[...] = d.T @ x``: the weight gradient from output gradients ``d`` and inputs ``x``."""
-    if _big(d.shape[1], d.shape[0], x.shape[1]):
-        op = _onednn_op()
-        assert op is not None
+    op = _op_for(d.shape[1], d.shape[0], x.shape[1])
+    if op is not None:
         # a contiguous d.T costs ~3 us and saves ~10 us inside oneDNN
         d_t = torch.from_numpy(np.ascontiguousarray(d.T))
         out[...] = op(d_t, torch.from_numpy(x).T, None, "none", [], "").numpy()
@@ -96,8 +97,8 @@ def grad_weight(d: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
 
 def grad_input(d: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``d @ w``: the gradient with respect to a Linear layer's input."""
-    if _big(d.shape[0], d.shape[1], w.shape[1]):
-        op = _onednn_op()
-        assert op is not None
-        return op(torch.from_numpy(d), torch.from_numpy(w).T, None, "none", [], "").numpy()  # type: ignore[no-any-return]
+    op = _op_for(d.shape[0], d.shape[1], w.shape[1])
+    if op is not None:
+        t = op(torch.from_numpy(d), torch.from_numpy(w).T, None, "none", [], "")
+        return t.numpy()  # type: ignore[no-any-return]
     return d @ w
