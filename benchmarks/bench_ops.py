@@ -2,7 +2,8 @@
 
 - tanh on a 256x64 float32 batch: torch.tanh vs NumPy (rlcanon's FastTanh);
 - one PPO-sized training step (actor+critic 64-64 tanh, batch 256) and one DQN-sized step
-  (256-256 ReLU, batch 64): torch autograd + torch.optim.Adam vs rlcanon's NumPy kernels + fused Adam.
+  (256-256 ReLU, batch 64): torch autograd + torch.optim.Adam vs rlcanon's NumPy/oneDNN kernels
+  + lean fused Adam.
 
     python benchmarks/bench_ops.py
 """
@@ -32,6 +33,8 @@ def main() -> None:
     import torch
     from torch import nn
 
+    from rlcanon.core.optim import adam
+    from rlcanon.nets import gemm
     from rlcanon.nets.activations import fast_tanh
     from rlcanon.nets.kernels import FlatParams, MLPKernel
     from rlcanon.nets.mlp import mlp
@@ -40,6 +43,18 @@ def main() -> None:
     a = torch.randn(256, 64)
     t_torch, t_np = timed(lambda: torch.tanh(a)), timed(lambda: fast_tanh(a))
     rows.append({"op": "tanh 256x64", "torch_us": t_torch, "rlcanon_us": t_np, "ratio": t_np / t_torch})
+
+    # The DQN layer product, x @ W.T + b then ReLU (64x256 by 256x256): torch's default CPU path
+    # (MKL) and NumPy's (OpenBLAS) against rlcanon's gemm.linear (oneDNN when present).
+    xg, wg, bg = torch.randn(64, 256), torch.randn(256, 256), torch.randn(256)
+    xn, wn, bn = xg.numpy(), wg.numpy(), bg.numpy()
+    t_ours = timed(lambda: gemm.linear(xn, wn, bn, relu=True))
+    t_torch = timed(lambda: torch.relu_(torch.nn.functional.linear(xg, wg, bg)))
+    t_numpy = timed(lambda: np.maximum(xn @ wn.T + bn, 0.0))
+    label = "oneDNN" if gemm.onednn_available() else "NumPy"
+    for ref_name, t_ref in (("torch (MKL)", t_torch), ("NumPy (OpenBLAS)", t_numpy)):
+        op = f"linear+ReLU 64x256x256: {ref_name} vs {label}"
+        rows.append({"op": op, "torch_us": t_ref, "rlcanon_us": t_ours, "ratio": t_ours / t_ref})
 
     for name, sizes, act, batch in (
         ("PPO step (2 nets 64-64 tanh, B=256)", (64, 64), "tanh", 256),
@@ -65,7 +80,7 @@ def main() -> None:
 
         flat = FlatParams(ours)
         kernels = [MLPKernel(m, flat) for m in ours]
-        opt2 = torch.optim.Adam([flat.param], lr=1e-3, fused=True)
+        opt2 = adam([flat.param], lr=1e-3)  # what the algorithms use: the lean fused step
         xn = x.numpy()
 
         def kernel_step():
@@ -77,7 +92,7 @@ def main() -> None:
 
         t_torch, t_k = timed(torch_step, 1000), timed(kernel_step, 1000)
         rows.append({"op": name, "torch_us": t_torch, "rlcanon_us": t_k, "ratio": t_k / t_torch})
-    print(table(rows, ["op", "torch_us", "rlcanon_us", "ratio"]))
+    print(table(rows, ["op", "torch_us", "rlcanon_us", "ratio"]))  # torch_us: the reference side
     print("\n(one thread for BLAS and torch on both sides; ratio = rlcanon / torch)")
     _ = np
 
