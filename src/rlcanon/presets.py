@@ -108,9 +108,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "exploration_final_eps": 0.04,
             "hidden": (256, 256),
             "total_timesteps": 50_000,
-            # Not in the Zoo file: with its constant rate, 4 of 10 seeds we ran had solved CartPole
-            # (eval 500) and then fell back to 182-453 by the end; decaying the rate to 0 left 9 of
-            # 10 at >= 475 (docs/dqn.md). benchmarks/bench_sb3.py turns it off for parity with SB3.
+            # Not in the Zoo file. With its constant rate, DQN often loses CartPole after solving it:
+            # 12 of 20 runs we measured ended at >= 475; decaying the rate to 0 gave 15 of 20 (table
+            # in docs/dqn.md). benchmarks/bench_sb3.py turns it off for parity with SB3.
             "anneal_lr": True,
         },
         "MountainCar-v0": {
