@@ -276,6 +276,7 @@ def test_es_policy_search_writes_run_dir_and_resumes(tmp_path):
         (["es", "cma-es", "--problem", "sphere", "--dim", "0"], "dimension must be >= 1"),
         (["es", "cma-es", "--problem", "sphere", "--popsize", "1"], "popsize=1"),
         (["es", "cma-es", "--problem", "sphere", "--sigma0", "0"], "sigma0"),
+        (["es", "cma-es", "--problem", "sphere", "--option", "eigen_gap_factor=-1"], "eigen_gap_factor=-1"),
         (["es", "nope", "--problem", "sphere"], "unknown strategy"),
         (["es", "cma-es", "--problem", "spear"], "unknown problem"),
     ],

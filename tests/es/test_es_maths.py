@@ -64,6 +64,16 @@ def test_cma_constants_n10_match_the_tutorial():
     assert k.chi_n == pytest.approx(math.sqrt(10) * (1 - 1 / 40 + 1 / 2100))
 
 
+def test_cma_eigendecomposition_gap():
+    """Default: purecma's 0.5 / (n (c1 + cmu)) generations; eigen_gap_factor=0.1 is the tutorial's
+    and pycma's 1 / (10 n (c1 + cmu)). Both rounded up (pycma decomposes once count >= last + gap)."""
+    for n, default, tutorial in ((10, 2, 1), (100, 6, 2)):
+        k = CMAConstants.for_dim(n)
+        gap = 1 / (n * (k.c_1 + k.c_mu))
+        assert k.eigen_every == default == math.ceil(0.5 * gap)
+        assert CMAConstants.for_dim(n, eigen_gap_factor=0.1).eigen_every == tutorial == math.ceil(0.1 * gap)
+
+
 def test_openai_es_noise_is_rebuilt_from_seeds_and_mirrored():
     seeds = np.array([3, 99, 12345])
     np.testing.assert_array_equal(noise(seeds, 5), noise(seeds, 5))
@@ -96,6 +106,11 @@ def test_bad_input(name):
     es = make(name, np.zeros(3), 1.0)
     with pytest.raises(ConfigError, match="fitness values"):
         es.tell(es.ask(), np.zeros(es.popsize + 1))
+
+
+def test_cma_rejects_a_negative_eigen_gap():
+    with pytest.raises(ConfigError, match="eigen_gap_factor"):
+        make("cma-es", np.zeros(3), 1.0, eigen_gap_factor=-1.0)
 
 
 def test_unknown_names():

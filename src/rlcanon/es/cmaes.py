@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from rlcanon.errors import ConfigError
 from rlcanon.es.base import Tracker, clean_fitness, prepare_x0
 
 
@@ -65,7 +66,10 @@ class CMAConstants:
 
 
 class CMAES(Tracker):
-    """Ask/tell CMA-ES (maximises fitness). ``bounds`` = (low, high), scalars or arrays."""
+    """Ask/tell CMA-ES (maximises fitness). ``bounds`` = (low, high), scalars or arrays.
+
+    ``eigen_gap_factor`` sets how lazily C is decomposed: at least eigen_gap_factor / (n (c1 + cmu))
+    generations apart (0.5, purecma's gap, by default; 0.1 is the tutorial's and pycma's)."""
 
     name = "cma-es"
     _STATE = (
@@ -93,6 +97,11 @@ class CMAES(Tracker):
         eigen_gap_factor: float = 0.5,
     ) -> None:
         x0 = prepare_x0(x0, sigma0, popsize)
+        if not eigen_gap_factor >= 0:  # also catches NaN
+            raise ConfigError(
+                f"eigen_gap_factor={eigen_gap_factor} is not allowed; it must be >= 0 "
+                "(0: decompose every generation, 0.1: the tutorial's gap, 0.5: the default)"
+            )
         self.dim = n = len(x0)
         self.k = CMAConstants.for_dim(n, popsize, eigen_gap_factor)
         self.popsize = self.k.popsize
