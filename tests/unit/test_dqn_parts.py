@@ -42,6 +42,16 @@ def test_target_net_changes_only_every_c_updates():
             assert torch.equal(now, start)
 
 
+def test_polyak_target_moves_tau_every_c_updates():
+    agent = _agent(target_update_interval=2, tau=0.25)
+    agent._collect(64)
+    old = _params(agent.q_target)
+    agent._train(1)
+    assert torch.equal(_params(agent.q_target), old)  # not yet C updates
+    agent._train(1)
+    torch.testing.assert_close(_params(agent.q_target), 0.25 * _params(agent.q) + 0.75 * old)
+
+
 def test_batched_targets_match_per_step_targets():
     """The chunked fast path (targets from one forward pass) equals step-by-step training."""
     a, b = _agent(target_update_interval=4), _agent(target_update_interval=4)

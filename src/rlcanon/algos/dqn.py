@@ -54,7 +54,9 @@ class DQNConfig(RunConfig):
     target_update_interval: int = 10_000
     """Copy the online net into the target net every this many gradient steps (Nature's C)."""
     tau: float = 1.0
-    """Polyak coefficient for the target net; 1 is the hard copy every target_update_interval."""
+    """Polyak coefficient: every target_update_interval gradient steps the target net moves this
+    fraction toward the online net. 1 is the hard copy; e.g. 0.005 with target_update_interval=1
+    is per-step soft averaging."""
     exploration_fraction: float = 0.1
     """Share of training over which epsilon decays linearly."""
     exploration_initial_eps: float = 1.0
@@ -222,10 +224,8 @@ class DQNAgent:
         while done < n_updates:
             # Within a chunk the target net is fixed, so with uniform replay and no Double DQN all
             # TD targets of the chunk come from one batched forward pass instead of one per step.
-            chunk = n_updates - done
-            if c.tau >= 1.0:
-                chunk = min(chunk, c.target_update_interval - self.updates % c.target_update_interval)
-            if c.tau >= 1.0 and not c.double_dqn and not c.prioritized:
+            chunk = min(n_updates - done, c.target_update_interval - self.updates % c.target_update_interval)
+            if not c.double_dqn and not c.prioritized:
                 idx = self.buffer.sample_indices(self.rng, chunk * c.batch_size)
                 batch = self.buffer.batch(idx)
                 y = self._targets(batch)
@@ -243,10 +243,8 @@ class DQNAgent:
                         weights.append(w)
             done += chunk
             self.updates += chunk
-            if c.tau < 1.0:
+            if self.updates % c.target_update_interval == 0:
                 polyak_update(self.q_target, self.q, c.tau)
-            elif self.updates % c.target_update_interval == 0:
-                polyak_update(self.q_target, self.q, 1.0)
         td_all = np.concatenate(tds)
         loss = huber_per_sample(td_all)
         if weights:
