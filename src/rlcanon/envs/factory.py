@@ -79,21 +79,25 @@ def make_vec_env(
             raise ConfigError("an env instance can back only num_envs=1; pass an env factory for more")
         return SingleVectorEnv(env)
     if callable(env):
-        return SingleVectorEnv(env()) if num_envs == 1 else gym.vector.SyncVectorEnv([env] * num_envs)
+        return _from_factory(env, num_envs)
     if not isinstance(env, str):
         raise ConfigError(f"env must be an id, an env, a factory or a vector env, not {type(env)}")
     check_env_id(env)
     if is_atari(env):
         from rlcanon.envs.atari import atari_env_fn
 
-        fn = atari_env_fn(env, frame_stack, kwargs)
-        return SingleVectorEnv(fn()) if num_envs == 1 else gym.vector.SyncVectorEnv([fn] * num_envs)
+        return _from_factory(atari_env_fn(env, frame_stack, kwargs), num_envs)
     if num_envs == 1:
         return SingleVectorEnv(gym.make(env, **kwargs))
     spec = gym.spec(env)
     if spec.vector_entry_point is not None and not kwargs and num_envs >= NATIVE_VECTOR_MIN_ENVS:
         return gym.make_vec(env, num_envs=num_envs, vectorization_mode="vector_entry_point")
     return gym.make_vec(env, num_envs=num_envs, vectorization_mode="sync", **kwargs)
+
+
+def _from_factory(fn: Callable[[], gym.Env], num_envs: int) -> gym.vector.VectorEnv:
+    """One env: the lean :class:`SingleVectorEnv`; more: ``SyncVectorEnv`` over ``fn``."""
+    return SingleVectorEnv(fn()) if num_envs == 1 else gym.vector.SyncVectorEnv([fn] * num_envs)
 
 
 def env_label(env: EnvSpecLike) -> str:
