@@ -39,6 +39,7 @@ DQN_ATARI: dict[str, Any] = {
     "gradient_steps": 1,
     "exploration_fraction": 0.1,
     "exploration_final_eps": 0.01,
+    "clip_reward": True,  # Nature DQN (Mnih et al. 2015, Methods): rewards clipped to [-1, 1]
     "total_timesteps": 10_000_000,
 }
 

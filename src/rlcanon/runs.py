@@ -28,9 +28,14 @@ def load_config(run_dir: str | Path) -> tuple[str, Any]:
         raise CheckpointError(f"{run_dir}/config.json does not match this rlcanon ({exc})") from None
 
 
-def load_agent(run_dir: str | Path) -> tuple[Any, Any, dict[str, Any]]:
-    """(agent with the latest checkpoint loaded, config, checkpoint state)."""
+def load_agent(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """(agent with the latest checkpoint loaded, config, checkpoint state); ``device`` overrides the
+    run's torch device (a run trained on a GPU loads on a CPU-only machine with ``device='cpu'``)."""
+    import dataclasses
+
     algo, config = load_config(run_dir)
+    if device is not None:
+        config = dataclasses.replace(config, device=device)
     set_torch_threads(config.torch_threads)
     arrays, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
     if state.get("algo") != algo:
@@ -40,7 +45,9 @@ def load_agent(run_dir: str | Path) -> tuple[Any, Any, dict[str, Any]]:
     return agent, config, state
 
 
-def evaluate_run(run_dir: str | Path, episodes: int | None = None, seed: int | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path, episodes: int | None = None, seed: int | None = None, device: str | None = None
+) -> dict[str, Any]:
     """Evaluate the latest checkpoint with the deterministic policy; same keys as summary.json.
     Works for deep RL, ES policy-search and tabular run directories."""
     kind = read_config(run_dir)["algo"]
@@ -52,7 +59,7 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None, seed: int | N
         from rlcanon.tabular.learn import evaluate_tabular_run
 
         return evaluate_tabular_run(run_dir, episodes, seed or 0)
-    agent, config, state = load_agent(run_dir)
+    agent, config, state = load_agent(run_dir, device)
     n = episodes if episodes is not None else config.eval_episodes
     if n < 1:
         raise ConfigError(f"episodes={n} is not allowed; it must be >= 1")

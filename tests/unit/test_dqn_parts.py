@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -106,3 +107,24 @@ def test_frame_stack_shape_and_order():
         np.testing.assert_array_equal(obs[0, :-1], prev[0, 1:])
         prev = obs
     env.close()
+
+
+class _ScaledCartPole(gym.Wrapper):
+    """CartPole paying -3 per step: a reward that sign-clipping changes."""
+
+    def step(self, action):
+        obs, _, term, trunc, info = self.env.step(action)
+        return obs, -3.0, term, trunc, info
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_clip_reward_stores_the_sign_and_logs_the_true_return(clip):
+    cfg = DQNConfig(learning_starts=10_000, batch_size=8, buffer_size=1000, clip_reward=clip)
+    agent = DQNAgent(cfg, lambda: _ScaledCartPole(gym.make("CartPole-v1")), np.random.default_rng(0))
+    agent._collect(300)
+    rows = agent.buffer.filled_rows
+    stored = agent.buffer.rewards[:rows][agent.buffer.valid[:rows]]
+    assert len(stored) > 250
+    np.testing.assert_array_equal(np.unique(stored), [-1.0] if clip else [-3.0])
+    returns, lengths = agent.stepper.pop_episodes()
+    assert returns and np.allclose(returns, -3.0 * np.asarray(lengths))

@@ -18,6 +18,7 @@ from torch import nn
 from rlcanon.buffers.prioritized import PrioritizedReplayBuffer
 from rlcanon.buffers.replay import ReplayBuffer
 from rlcanon.core.config import check_positive, check_range
+from rlcanon.core.device import resolve_device, to_numpy
 from rlcanon.core.losses import huber_loss, huber_per_sample, polyak_update
 from rlcanon.core.optim import adam
 from rlcanon.core.run import RunConfig, TrainResult, train_run, use_kernels
@@ -65,6 +66,9 @@ class DQNConfig(RunConfig):
     """Epsilon after the decay."""
     max_grad_norm: float = 10.0
     """Global gradient-norm clip."""
+    clip_reward: bool = False
+    """Store sign(reward) in the replay buffer, as the Nature DQN does on Atari; logged returns stay
+    unclipped."""
     anneal_lr: bool = False
     """Decay the learning rate linearly to 0 over training."""
     hidden: tuple[int, ...] = (64, 64)
@@ -124,10 +128,12 @@ class DQNAgent:
         o_space = self.envs.single_observation_space
         shape = obs_shape(o_space)
         self.q = QNetwork(shape, self.n_actions, config.hidden, config.dueling)
+        self.device = resolve_device(config.device, pixels=self.q.pixels)
+        self.q.to(self.device)
         self.q_target = copy.deepcopy(self.q)
         self.q_target.requires_grad_(False)
         self.flat: FlatParams | None = None
-        if use_kernels(config.backend, *self.q.trained_mlps()):
+        if use_kernels(config.backend, self.device, *self.q.trained_mlps()):
             self.flat = FlatParams([self.q])  # one flat buffer: NumPy kernels + one fused Adam step
             self.kernel, self.target_kernel = QKernel(self.q, self.flat), QKernel(self.q_target)
             self.opt = adam([self.flat.param], lr=config.learning_rate)
@@ -146,7 +152,7 @@ class DQNAgent:
         )
         self.global_step = 0
         self.updates = 0
-        self._q_np = self.q.numpy_forward()
+        self._q_np = self.q.numpy_forward() if self.device.type == "cpu" else None
         self._rows = np.arange(config.batch_size)
 
     # ---- acting ----
@@ -154,7 +160,7 @@ class DQNAgent:
         if self._q_np is not None:
             return np.argmax(self._q_np(obs.reshape(len(obs), -1)), axis=1)
         with torch.no_grad():
-            return self.q(torch.as_tensor(obs)).argmax(1).numpy()
+            return to_numpy(self.q(torch.as_tensor(obs, device=self.device)).argmax(1))
 
     def act_eval(self, obs: np.ndarray) -> np.ndarray:
         return self._greedy(np.asarray(obs))
@@ -178,7 +184,10 @@ class DQNAgent:
                 actions = random_actions[t]
             else:
                 actions = np.where(explore[t], random_actions[t], self._greedy(self.stepper.obs))
-            self.buffer.add(self.stepper.step(actions))
+            tr = self.stepper.step(actions)
+            if self.cfg.clip_reward:  # after the stepper has counted the true episode return
+                tr.rewards = np.sign(tr.rewards).astype(tr.rewards.dtype)
+            self.buffer.add(tr)
             # Like PPO (and SB3), count every env step, autoreset steps included.
             self.global_step += n
 
@@ -193,7 +202,8 @@ class DQNAgent:
                 lr = c.learning_rate * (1.0 - self.global_step / c.total_timesteps)
                 self.opt.param_groups[0]["lr"] = metrics["charts/learning_rate"] = lr
             metrics.update(self._train(c.gradient_steps))
-            self._q_np = self.q.numpy_forward()  # weights changed: refresh the acting snapshot
+            if self._q_np is not None:  # weights changed: refresh the acting snapshot
+                self._q_np = self.q.numpy_forward()
         metrics.update(episode_metrics(*self.stepper.pop_episodes()))
         return metrics
 
@@ -203,7 +213,7 @@ class DQNAgent:
             # blocks of 1024 rows keep the activations in cache: ~30% faster than one 8192-row pass
             return np.concatenate([kernel.forward(obs[i : i + 1024])[0] for i in range(0, len(obs), 1024)])
         with torch.no_grad():
-            return (self.q_target if target else self.q)(torch.as_tensor(obs)).numpy()
+            return to_numpy((self.q_target if target else self.q)(torch.as_tensor(obs, device=self.device)))
 
     def _targets(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """r + discount * max_a Q_target(s', a) (Double DQN: a = argmax of the online net)."""
@@ -274,14 +284,16 @@ class DQNAgent:
     ) -> np.ndarray:
         """One gradient step on the Huber TD loss; returns the TD errors Q(s, a) - target."""
         if self.flat is None:
-            q = self.q(torch.as_tensor(obs)).gather(1, torch.as_tensor(acts).unsqueeze(1)).squeeze(1)
-            w = None if weights is None else torch.as_tensor(weights)
-            loss = huber_loss(q, torch.as_tensor(target), w)
+            dev = self.device
+            q = self.q(torch.as_tensor(obs, device=dev))
+            q = q.gather(1, torch.as_tensor(acts, device=dev).long().unsqueeze(1)).squeeze(1)
+            w = None if weights is None else torch.as_tensor(weights, device=dev)
+            loss = huber_loss(q, torch.as_tensor(target, device=dev), w)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm, foreach=True)
             self.opt.step()
-            return q.detach().numpy() - target  # type: ignore[no-any-return]
+            return to_numpy(q) - target  # type: ignore[no-any-return]
         q_all, cache = self.kernel.forward(obs)
         rows = self._rows[: len(acts)]
         td = q_all[rows, acts] - target
@@ -310,7 +322,7 @@ class DQNAgent:
         self.buffer.load_state_arrays(arrays)
         self.global_step = int(state["global_step"])
         self.updates = int(state["updates"])
-        self._q_np = self.q.numpy_forward()
+        self._q_np = self.q.numpy_forward() if self.device.type == "cpu" else None
         # The envs cannot be restored; restart them from a seed tied to the step count.
         self.stepper = VecStepper(self.envs, seed=self.cfg.seed + self.global_step)
 

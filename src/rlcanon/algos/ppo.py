@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from rlcanon.core.config import check_positive, check_range
+from rlcanon.core.device import resolve_device, to_numpy
 from rlcanon.core.optim import adam
 from rlcanon.core.returns import gae
 from rlcanon.core.run import RunConfig, TrainResult, train_run, use_kernels
@@ -160,8 +161,11 @@ class PPOAgent:
         self.head = make_head(self.envs.single_action_space, config.log_std_init)
         self.actor = mlp(in_dim, config.hidden, self.head.out_dim, config.activation, 0.01, True)
         self.critic = mlp(in_dim, config.hidden, 1, config.activation, 1.0, True)
+        self.device = resolve_device(config.device, pixels=False)
+        for net in (self.actor, self.critic, self.head):
+            net.to(self.device)
         self.flat: FlatParams | None = None
-        if use_kernels(config.backend, self.actor, self.critic):
+        if use_kernels(config.backend, self.device, self.actor, self.critic):
             # One flat parameter buffer trained by NumPy kernels and a single fused Adam step.
             self.flat = FlatParams([self.actor, self.critic, self.head])
             self.actor_k, self.critic_k = MLPKernel(self.actor, self.flat), MLPKernel(self.critic, self.flat)
@@ -192,7 +196,7 @@ class PPOAgent:
 
     def act_eval(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            out = self.actor(torch.from_numpy(self._prep(obs))).numpy()
+            out = to_numpy(self.actor(torch.from_numpy(self._prep(obs)).to(self.device)))
         return self.head.to_env(self.head.mode_np(out))
 
     def _scale_rewards(self, rew: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -245,9 +249,10 @@ class PPOAgent:
             logp = self.head.logp_entropy_np(self.actor_k.forward(obs[: T * N])[0], acts)[0]
         else:
             with torch.no_grad():
-                ot = torch.from_numpy(obs)
-                values = self.critic(ot).squeeze(-1).numpy()
-                logp = self.head.log_prob(self.actor(ot[: T * N]), torch.from_numpy(acts)).numpy()
+                ot = torch.from_numpy(obs).to(self.device)
+                values = to_numpy(self.critic(ot).squeeze(-1))
+                act_t = torch.from_numpy(acts).to(self.device)
+                logp = to_numpy(self.head.log_prob(self.actor(ot[: T * N]), act_t))
         return values.reshape(T + 1, N), logp.astype(np.float32)
 
     def _update(self, clip: float) -> dict[str, float]:
@@ -301,7 +306,7 @@ class PPOAgent:
     def _torch_step(self, b: dict[str, np.ndarray], clip: float, check_kl: bool) -> list[float] | None:
         """One minibatch step with torch autograd (the reference the NumPy kernels are tested against)."""
         cfg = self.cfg
-        t = {k: torch.from_numpy(v) for k, v in b.items()}
+        t = {k: torch.from_numpy(v).to(self.device) for k, v in b.items()}
         out = self.actor(t["obs"])
         log_ratio = self.head.log_prob(out, t["act"]) - t["logp"]
         ratio = log_ratio.exp()

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run_dir", metavar="RUN_DIR")
     ev.add_argument("--episodes", type=int, default=None, help="episodes (default: the run's eval_episodes)")
     ev.add_argument("--seed", type=int, default=None, help="evaluation seed")
+    ev.add_argument(
+        "--device", default=None, help="torch device to evaluate on (default: the run's; e.g. 'cpu')"
+    )
     ev.set_defaults(handler=_eval)
 
     pl = sub.add_parser("plot", help="learning curves of one or more runs in one PNG")
@@ -114,7 +117,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from rlcanon.runs import evaluate_run
 
-    print(json.dumps(evaluate_run(args.run_dir, args.episodes, args.seed)))
+    print(json.dumps(evaluate_run(args.run_dir, args.episodes, args.seed, args.device)))
     return 0
 
 

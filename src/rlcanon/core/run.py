@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from rlcanon.core import checkpoint as ckpt
 from rlcanon.core.config import check_choice, check_positive, to_dict
+from rlcanon.core.device import check_device
 from rlcanon.core.logger import MetricsLogger
 from rlcanon.core.rundir import default_run_dir, write_config, write_summary
 from rlcanon.core.seeding import restore_rng_state, rng_state, seed_everything
@@ -22,6 +23,9 @@ from rlcanon.core.threads import set_torch_threads
 from rlcanon.envs.evaluate import evaluate
 from rlcanon.envs.factory import EnvSpecLike, env_label
 from rlcanon.errors import ConfigError, TrainingError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,10 @@ class RunConfig:
     """Torch intra-op threads. One is fastest for small RL networks (0 keeps torch's choice)."""
     backend: str = "auto"
     """Training kernels: 'numpy' (hand-written MLP backward, fastest on CPU for small MLPs), 'torch'
-    (autograd), or 'auto' (numpy whenever every trained network is an MLP)."""
+    (autograd), or 'auto' (numpy whenever every trained network is an MLP and the device is the CPU)."""
+    device: str = "auto"
+    """Torch device: 'cpu', 'cuda', 'cuda:N', or 'auto' (CUDA for pixel networks when a GPU is
+    available, else the CPU, which is fastest for small MLPs)."""
 
     def _validate_run(self) -> None:
         check_positive("total_timesteps", self.total_timesteps)
@@ -52,19 +59,21 @@ class RunConfig:
         check_positive("eval_interval", self.eval_interval, allow_zero=True)
         check_positive("checkpoint_interval", self.checkpoint_interval, allow_zero=True)
         check_choice("backend", self.backend, ["auto", "numpy", "torch"])
+        check_device(self.device)
         if self.seed < 0:
             raise ConfigError(f"seed={self.seed} is not allowed; it must be >= 0")
 
 
-def use_kernels(backend: str, *nets: Any) -> bool:
+def use_kernels(backend: str, device: torch.device, *nets: Any) -> bool:
     """Whether to train ``nets`` with the NumPy kernels (see :mod:`rlcanon.nets.kernels`)."""
-    from rlcanon.errors import ConfigError
     from rlcanon.nets.kernels import MLPKernel
 
     ok = all(MLPKernel.supports(n) for n in nets)
     if backend == "numpy" and not ok:
         raise ConfigError("backend='numpy' supports MLP networks only; use backend='torch' or 'auto'")
-    return ok and backend != "torch"
+    if backend == "numpy" and device.type != "cpu":
+        raise ConfigError(f"backend='numpy' runs on the CPU only, not device={str(device)!r}; use 'torch'")
+    return ok and backend != "torch" and device.type == "cpu"
 
 
 class Agent(Protocol):

@@ -102,7 +102,7 @@ class GaussianHead(nn.Module):
         return ent.expand(out.shape[0])
 
     def sample_np(self, out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        std = np.exp(self.log_std.detach().numpy())
+        std = np.exp(self.log_std.detach().cpu().numpy())
         return (out + std * rng.standard_normal(out.shape)).astype(np.float32)
 
     def mode_np(self, out: np.ndarray) -> np.ndarray:
@@ -112,7 +112,7 @@ class GaussianHead(nn.Module):
         return np.clip(actions, self.low, self.high)
 
     def logp_entropy_np(self, out: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
-        log_std = self.log_std.detach().numpy()
+        log_std = self.log_std.detach().cpu().numpy()
         z = (actions - out) * np.exp(-log_std)
         logp = (-0.5 * z * z - log_std - 0.5 * math.log(2 * math.pi)).sum(axis=1)
         ent = np.full(len(out), (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum())
@@ -121,7 +121,7 @@ class GaussianHead(nn.Module):
     def grad_np(self, ctx: Any, dlogp: np.ndarray, dent: float, flat: Any) -> np.ndarray:
         """d(loss)/d(mean); also writes d(loss)/d(log_std) into the flat gradient."""
         z = ctx
-        std = np.exp(self.log_std.detach().numpy())
+        std = np.exp(self.log_std.detach().cpu().numpy())
         # d logp / d mean = z / std; d logp / d log_std = z^2 - 1; dH / d log_std = 1
         flat.grad_of(self.log_std)[:] = (dlogp[:, None] * (z * z - 1.0)).sum(axis=0) + dent * len(z)
         return (dlogp[:, None] * z / std).astype(np.float32, copy=False)
