@@ -40,7 +40,8 @@ def run_rlcanon(algo: str, seed: int, eval_every: int, workdir: Path) -> dict:
     from rlcanon.core.logger import read_metrics
     from rlcanon.registry import ALGOS, make_config
 
-    extra = {"anneal_lr": False} if algo == "dqn" else {}  # the Zoo's constant rate, as SB3 gets
+    # the Zoo's 1-step returns and constant rate, as SB3 gets them (the preset changes both)
+    extra = {"anneal_lr": False, "n_step": 1} if algo == "dqn" else {}
     cfg = make_config(
         algo, "CartPole-v1", seed=seed, eval_interval=eval_every, total_timesteps=BUDGET[algo], **extra
     )
