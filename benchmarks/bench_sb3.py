@@ -40,8 +40,10 @@ def run_rlcanon(algo: str, seed: int, eval_every: int, workdir: Path) -> dict:
     from rlcanon.core.logger import read_metrics
     from rlcanon.registry import ALGOS, make_config
 
-    # the Zoo's 1-step returns and constant rate, as SB3 gets them (the preset changes both)
-    extra = {"anneal_lr": False, "n_step": 1} if algo == "dqn" else {}
+    # the Zoo's 1-step returns, target interval and constant rate, as SB3 gets them (the preset
+    # changes all three; the Zoo's 10 env steps refresh the target before every 128-update phase)
+    zoo_dqn = {"anneal_lr": False, "n_step": 1, "target_update_interval": 128}
+    extra = zoo_dqn if algo == "dqn" else {}
     cfg = make_config(
         algo, "CartPole-v1", seed=seed, eval_interval=eval_every, total_timesteps=BUDGET[algo], **extra
     )

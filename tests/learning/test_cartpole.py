@@ -14,12 +14,12 @@ def test_ppo_preset_solves_cartpole(run_dir):
 
 @pytest.mark.learning
 def test_dqn_preset_solves_cartpole_on_most_seeds(tmp_path):
-    """The issue asks for >= 475 on 2 of 3 seeds. Over seeds 1-40 the preset ended >= 475 in 34
-    runs (docs/dqn.md), so 3 of 5 fixed seeds is a bar it clears with margin (P ~ 0.97 for any
-    5 seeds), while a broken agent (final returns of 10-200) cannot."""
+    """>= 475 on at least 4 of 5 seeds: the preset ended at 500 on all of seeds 1-60 we ran
+    (docs/dqn.md), so the bar leaves room for a rare late collapse (the Zoo's own settings end
+    >= 475 on only about 60% of seeds), while a broken agent (final returns of 10-200) fails it."""
     finals = []
     for seed in range(1, 6):
         config = make_config("dqn", "CartPole-v1", seed=seed, eval_episodes=20)
         result = ALGOS["dqn"].train(config, run_dir=tmp_path / f"s{seed}", progress=False)
         finals.append(result.summary["eval_return_mean"])
-    assert sum(f >= 475 for f in finals) >= 3, finals
+    assert sum(f >= 475 for f in finals) >= 4, finals
