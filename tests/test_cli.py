@@ -98,6 +98,10 @@ def test_negative_learning_rate():
     assert_clean_error(cli("train", "ppo", "--learning-rate", "-0.1"), "learning_rate", "> 0")
 
 
+def test_unknown_device_names_the_choices():
+    assert_clean_error(cli("train", "dqn", "--device", "gpu"), "device='gpu'", "'cuda:N'")
+
+
 def test_batch_larger_than_buffer():
     assert_clean_error(
         cli("train", "dqn", "--batch-size", "512", "--buffer-size", "100"), "batch_size=512", "buffer_size"
