@@ -114,3 +114,32 @@ def test_resume_extends_total_timesteps(tmp_path):
     result = resume(run, total_timesteps=512, progress=False)
     assert result.summary["total_timesteps"] == 512
     assert read_metrics(run)["global_step"] == [128.0, 256.0, 384.0, 512.0]
+
+
+def test_resume_can_change_the_device(tmp_path):
+    """A run can go on on another device (here CPU to 'auto', which is the CPU for an MLP); the
+    new setting is recorded in config.json, and a malformed device is refused on the command line."""
+    from rlcanon.algos.dqn import DQNConfig, train
+    from rlcanon.runs import resume
+
+    run = tmp_path / "r"
+    cfg = DQNConfig(
+        total_timesteps=400,
+        learning_starts=100,
+        buffer_size=500,
+        batch_size=16,
+        hidden=(16,),
+        eval_episodes=1,
+        device="cpu",
+        backend="torch",
+    )
+    train(cfg, run_dir=run, progress=False)
+    result = resume(run, total_timesteps=600, progress=False, device="auto")
+    assert result.summary["total_timesteps"] == 600
+    assert json.loads((run / "config.json").read_text())["config"]["device"] == "auto"
+    res = subprocess.run(
+        [sys.executable, "-m", "rlcanon", "train", "dqn", "--resume", str(run), "--device", "gpu"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode != 0 and "device='gpu'" in res.stderr and "Traceback" not in res.stderr

@@ -76,12 +76,21 @@ def evaluate_run(
 
 
 def resume(
-    run_dir: str | Path, total_timesteps: int | None = None, progress: bool | None = None
+    run_dir: str | Path,
+    total_timesteps: int | None = None,
+    progress: bool | None = None,
+    device: str | None = None,
 ) -> TrainResult:
-    """Continue a run from its last checkpoint (optionally to a new total step count)."""
+    """Continue a run from its last checkpoint, optionally to a new total step count or on another
+    torch device (a run begun on a GPU can go on on the CPU, and the reverse)."""
     import dataclasses
 
     algo, config = load_config(run_dir)
+    changes: dict[str, Any] = {}
     if total_timesteps is not None:
-        config = dataclasses.replace(config, total_timesteps=total_timesteps)
+        changes["total_timesteps"] = total_timesteps
+    if device is not None:
+        changes["device"] = device
+    if changes:
+        config = dataclasses.replace(config, **changes)
     return get_algo(algo).train(config, run_dir=run_dir, resume=True, progress=progress)

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--resume",
             metavar="RUN_DIR",
-            help="continue RUN_DIR from its last checkpoint (only --total-timesteps may change)",
+            help="continue RUN_DIR from its last checkpoint (only --total-timesteps and --device may change)",
         )
         p.add_argument(
             "--progress",
@@ -102,10 +102,12 @@ def _train(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"{args.resume} is a {algo!r} run; resume it with 'rlcanon train {algo} --resume'"
             )
-        extra = sorted(set(flags) - {"total_timesteps"})
+        extra = sorted(set(flags) - {"total_timesteps", "device"})
         if extra:
-            raise ConfigError(f"on --resume only --total-timesteps may change; got {extra}")
-        result = resume(args.resume, flags.get("total_timesteps"), progress=args.progress)
+            raise ConfigError(f"on --resume only --total-timesteps and --device may change; got {extra}")
+        result = resume(
+            args.resume, flags.get("total_timesteps"), progress=args.progress, device=flags.get("device")
+        )
     else:
         env_id = flags.pop("env_id", "CartPole-v1")
         config = make_config(args.algo, env_id, **flags)
