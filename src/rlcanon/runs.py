@@ -18,24 +18,25 @@ from rlcanon.errors import CheckpointError, ConfigError
 from rlcanon.registry import get_algo
 
 
-def load_config(run_dir: str | Path) -> tuple[str, Any]:
-    """(algo name, config) of a run directory."""
+def load_config(run_dir: str | Path, **overrides: Any) -> tuple[str, Any]:
+    """(algo name, config) of a run directory, with the ``overrides`` that are not None applied
+    (checked like any config: a bad value raises ConfigError)."""
+    import dataclasses
+
     record = read_config(run_dir)
     entry = get_algo(record["algo"])
     try:
-        return record["algo"], from_dict(entry.config, record["config"])
+        config = from_dict(entry.config, record["config"])
     except (TypeError, ConfigError) as exc:
         raise CheckpointError(f"{run_dir}/config.json does not match this rlcanon ({exc})") from None
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return record["algo"], dataclasses.replace(config, **changes) if changes else config
 
 
 def load_agent(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
     """(agent with the latest checkpoint loaded, config, checkpoint state); ``device`` overrides the
     run's torch device (a run trained on a GPU loads on a CPU-only machine with ``device='cpu'``)."""
-    import dataclasses
-
-    algo, config = load_config(run_dir)
-    if device is not None:
-        config = dataclasses.replace(config, device=device)
+    algo, config = load_config(run_dir, device=device)
     set_torch_threads(config.torch_threads)
     arrays, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
     if state.get("algo") != algo:
@@ -83,14 +84,5 @@ def resume(
 ) -> TrainResult:
     """Continue a run from its last checkpoint, optionally to a new total step count or on another
     torch device (a run begun on a GPU can go on on the CPU, and the reverse)."""
-    import dataclasses
-
-    algo, config = load_config(run_dir)
-    changes: dict[str, Any] = {}
-    if total_timesteps is not None:
-        changes["total_timesteps"] = total_timesteps
-    if device is not None:
-        changes["device"] = device
-    if changes:
-        config = dataclasses.replace(config, **changes)
+    algo, config = load_config(run_dir, total_timesteps=total_timesteps, device=device)
     return get_algo(algo).train(config, run_dir=run_dir, resume=True, progress=progress)

@@ -8,6 +8,7 @@ head (Wang et al. 2016), n-step returns (Sutton & Barto ch. 7) and proportional 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,10 +153,14 @@ class DQNAgent:
         )
         self.global_step = 0
         self.updates = 0
-        self._q_np = self.q.numpy_forward() if self.device.type == "cpu" else None
+        self._q_np = self._acting_snapshot()
         self._rows = np.arange(config.batch_size)
 
     # ---- acting ----
+    def _acting_snapshot(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """A NumPy copy of the Q network to act with (CPU MLPs), or None: act through torch."""
+        return self.q.numpy_forward() if self.device.type == "cpu" else None
+
     def _greedy(self, obs: np.ndarray) -> np.ndarray:
         if self._q_np is not None:
             return np.argmax(self._q_np(obs.reshape(len(obs), -1)), axis=1)
@@ -203,7 +208,7 @@ class DQNAgent:
                 self.opt.param_groups[0]["lr"] = metrics["charts/learning_rate"] = lr
             metrics.update(self._train(c.gradient_steps))
             if self._q_np is not None:  # weights changed: refresh the acting snapshot
-                self._q_np = self.q.numpy_forward()
+                self._q_np = self._acting_snapshot()
         metrics.update(episode_metrics(*self.stepper.pop_episodes()))
         return metrics
 
@@ -322,7 +327,7 @@ class DQNAgent:
         self.buffer.load_state_arrays(arrays)
         self.global_step = int(state["global_step"])
         self.updates = int(state["updates"])
-        self._q_np = self.q.numpy_forward() if self.device.type == "cpu" else None
+        self._q_np = self._acting_snapshot()
         # The envs cannot be restored; restart them from a seed tied to the step count.
         self.stepper = VecStepper(self.envs, seed=self.cfg.seed + self.global_step)
 
