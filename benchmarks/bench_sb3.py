@@ -48,7 +48,7 @@ def run_rlcanon(algo: str, seed: int, eval_every: int, workdir: Path) -> dict:
         algo, "CartPole-v1", seed=seed, eval_interval=eval_every, total_timesteps=BUDGET[algo], **extra
     )
     run = workdir / f"rlcanon-{algo}-s{seed}"
-    res = ALGOS[algo].train(cfg, run_dir=run, progress=False)
+    res = ALGOS[algo].train(cfg, run_dir=run, progress=False, overwrite=True)
     cols = read_metrics(run)
     hit = next((i for i, v in enumerate(cols["eval/return_mean"]) if not math.isnan(v) and v >= 475), None)
     return {
@@ -126,11 +126,11 @@ def run_sb3(algo: str, seed: int, eval_every: int) -> dict:
 
 
 def floors(algo: str) -> float:
-    """Compute floor: measured fwd+bwd time of the network x gradient steps + batched inference."""
+    """Compute floor: measured fwd+bwd time of the network kernels x gradient steps + batched inference."""
     import numpy as np
 
-    from rlcanon.nets.kernels import FlatParams, MLPKernel
-    from rlcanon.nets.mlp import mlp
+    from rlcanon.fused.mlp import mlp_backward, mlp_forward
+    from rlcanon.nets.mlp import MLP
 
     def timed(fn, n=300):
         for _ in range(20):
@@ -142,24 +142,22 @@ def floors(algo: str) -> float:
 
     rng = np.random.default_rng(0)
     if algo == "ppo":
-        nets = [mlp(4, (64, 64), 2, "tanh"), mlp(4, (64, 64), 1, "tanh")]
+        nets = [MLP(4, (64, 64), 2, "tanh"), MLP(4, (64, 64), 1, "tanh")]
         batch, grad_steps, act_calls, act_batch = 256, (100_000 // 256) * 20, 100_000 // 8, 8
     else:
-        nets = [mlp(4, (256, 256), 2, "relu")]
+        nets = [MLP(4, (256, 256), 2, "relu")]
         batch, grad_steps, act_calls, act_batch = 64, (50_000 - 1000) // 256 * 128, 50_000, 1
-    flat = FlatParams(nets)
-    kernels = [MLPKernel(n, flat) for n in nets]
     x = rng.standard_normal((batch, 4)).astype(np.float32)
     xa = rng.standard_normal((act_batch, 4)).astype(np.float32)
 
     def fwd_bwd():
-        for k in kernels:
-            out, cache = k.forward(x)
-            k.backward(cache, np.ones_like(out))
+        for net in nets:
+            out, cache = mlp_forward(net, x)
+            mlp_backward(net, cache, np.ones_like(out))
 
-    extra_fwd = (lambda: kernels[0].forward(x)) if algo == "dqn" else (lambda: None)  # DQN target net
+    extra_fwd = (lambda: mlp_forward(nets[0], x)) if algo == "dqn" else (lambda: None)  # DQN target net
     per_step = timed(fwd_bwd) + timed(extra_fwd)
-    return per_step * grad_steps + timed(lambda: kernels[0].forward(xa), 2000) * act_calls
+    return per_step * grad_steps + timed(lambda: nets[0].infer(xa), 2000) * act_calls
 
 
 def sb3_default_subprocess(algo: str, seed: int, eval_every: int) -> dict:

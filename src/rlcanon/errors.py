@@ -17,3 +17,11 @@ class CheckpointError(RLCanonError):
 
 class TrainingError(RLCanonError):
     """Training cannot go on (for example a NaN loss); the last checkpoint is kept."""
+
+
+class NonFiniteError(TrainingError):
+    """A reward, observation or loss became NaN or infinite."""
+
+
+class RunBusyError(CheckpointError):
+    """Another process is writing the same run directory."""

@@ -11,6 +11,8 @@ exactly target_update_interval=128 here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 PPO_MUJOCO: dict[str, Any] = {
@@ -150,11 +152,30 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def preset(algo: str, env_id: str) -> dict[str, Any]:
-    """The tuned overrides for (algo, env), or {} when none is known."""
-    table = PRESETS.get(algo, {})
-    if env_id in table:
-        return dict(table[env_id])
-    if algo == "dqn" and ("NoFrameskip" in env_id or env_id.startswith("ALE/")):
-        return dict(DQN_ATARI)
-    return {}
+@dataclass(frozen=True)
+class Presets:
+    """Tuned settings of one algorithm: exact per-env entries, then family rules that match env ids
+    by pattern (a value-based agent on any Atari id gets the Nature settings, for example)."""
+
+    exact: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    rules: tuple[tuple[Callable[[str], bool], Mapping[str, Any]], ...] = ()
+
+    def for_env(self, env_id: str) -> dict[str, Any]:
+        """The tuned overrides for ``env_id``, or {} when none is known."""
+        if env_id in self.exact:
+            return dict(self.exact[env_id])
+        for matches, values in self.rules:
+            if matches(env_id):
+                return dict(values)
+        return {}
+
+    def envs(self) -> list[str]:
+        return list(self.exact)
+
+
+def _atari(env_id: str) -> bool:
+    return "NoFrameskip" in env_id or env_id.startswith("ALE/")
+
+
+VALUE_BASED_RULES = ((_atari, DQN_ATARI),)
+"""Rules every value-based (DQN-family) algorithm shares."""

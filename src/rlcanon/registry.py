@@ -1,65 +1,141 @@
-"""Plain dicts of what exists. Tests, the CLI and ``rlcanon list`` read every entry from here."""
+"""One registry of everything that trains: deep RL algorithms, ES policy search and tabular
+learners. Tests, the CLI, ``rlcanon list`` and the docs read every entry from here.
+
+Each entry carries its config class, its learner factory, a one-line description, its tuned
+presets, and what its smoke and determinism tests need (a small config and a compatible env). A new
+algorithm is one file in ``algos/`` plus one entry here; nothing else needs an edit.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from rlcanon.algos import dqn, ppo
 from rlcanon.errors import ConfigError
-from rlcanon.presets import preset
+from rlcanon.presets import Presets
 
 
 @dataclass(frozen=True)
-class AlgoEntry:
-    config: type
-    train: Callable[..., Any]
-    agent: type
+class Entry:
+    name: str
+    family: str
+    """'deep' (rlcanon train), 'es' (rlcanon es --env-id) or 'tabular' (rlcanon tabular)."""
+    module: str
+    """Module holding the config class and the learner factory."""
+    config_name: str
+    learner_name: str
     summary: str
+    smoke: Mapping[str, Any] = field(default_factory=dict)
+    """Overrides that make a run of a few seconds (smoke, determinism and resume tests)."""
+    smoke_env: str = "CartPole-v1"
+    presets: Presets = field(default_factory=Presets)
+
+    @property
+    def config(self) -> type:
+        return getattr(importlib.import_module(self.module), self.config_name)  # type: ignore[no-any-return]
+
+    @property
+    def make(self) -> Callable[..., Any]:
+        return getattr(importlib.import_module(self.module), self.learner_name)  # type: ignore[no-any-return]
+
+    @property
+    def agent(self) -> Callable[..., Any]:
+        return self.make
+
+    def train(self, config: Any, env: Any = None, **kwargs: Any) -> Any:
+        """Train with the one harness (same keywords as :func:`rlcanon.run.harness.train_run`)."""
+        from rlcanon.run.harness import train_run
+
+        return train_run(self.name, config, self.make, env=env, **kwargs)
 
 
-ALGOS: dict[str, AlgoEntry] = {
-    "dqn": AlgoEntry(
-        dqn.DQNConfig,
-        dqn.train,
-        dqn.DQNAgent,
-        "Deep Q-Network with Double, dueling, n-step and prioritized-replay flags",
-    ),
-    "ppo": AlgoEntry(
-        ppo.PPOConfig,
-        ppo.train,
-        ppo.PPOAgent,
-        "Proximal Policy Optimization (clipped surrogate, GAE); discrete or continuous",
-    ),
-}
+def _entries() -> dict[str, Entry]:
+    from rlcanon import presets as p
+
+    entries = [
+        Entry(
+            "dqn",
+            "deep",
+            "rlcanon.algos.dqn",
+            "DQNConfig",
+            "DQNAgent",
+            "Deep Q-Network with Double, dueling, n-step and prioritized-replay flags",
+            smoke={"learning_starts": 64, "train_freq": 16, "gradient_steps": 4, "batch_size": 16, "buffer_size": 2048},
+            presets=Presets(p.PRESETS["dqn"], p.VALUE_BASED_RULES),
+        ),
+        Entry(
+            "ppo",
+            "deep",
+            "rlcanon.algos.ppo",
+            "PPOConfig",
+            "PPOAgent",
+            "Proximal Policy Optimization (clipped surrogate, GAE); discrete or continuous",
+            smoke={"num_envs": 2, "num_steps": 64, "batch_size": 64},
+            presets=Presets(p.PRESETS["ppo"]),
+        ),
+        Entry(
+            "es-policy",
+            "es",
+            "rlcanon.es.policy",
+            "ESPolicyConfig",
+            "ESLearner",
+            "ES policy search: any strategy over the weights of a linear or MLP policy",
+            smoke={"generations": 3, "popsize": 8},
+        ),
+        Entry(
+            "tabular",
+            "tabular",
+            "rlcanon.tabular.learn",
+            "TabularConfig",
+            "TabularLearner",
+            "tabular DP, Monte Carlo and TD control on discrete environments",
+            smoke={"episodes": 20},
+            smoke_env="FrozenLake-v1",
+        ),
+    ]
+    return {e.name: e for e in entries}
 
 
-def get_algo(name: str) -> AlgoEntry:
+ENTRIES: dict[str, Entry] = _entries()
+ALGOS: dict[str, Entry] = {k: e for k, e in ENTRIES.items() if e.family == "deep"}
+"""The deep RL algorithms (``rlcanon train ALGO``)."""
+
+
+def get_entry(name: str) -> Entry:
+    if name not in ENTRIES:
+        raise ConfigError(f"unknown algorithm {name!r}; choose one of {sorted(ENTRIES)}")
+    return ENTRIES[name]
+
+
+def get_algo(name: str) -> Entry:
     if name not in ALGOS:
         raise ConfigError(f"unknown algorithm {name!r}; choose one of {sorted(ALGOS)}")
     return ALGOS[name]
 
 
-def make_config(algo: str, env_id: str = "CartPole-v1", **overrides: Any) -> Any:
-    """The algorithm's config for ``env_id``: dataclass defaults, then the env's tuned preset,
-    then ``overrides``."""
-    entry = get_algo(algo)
-    return entry.config(**{"env_id": env_id, **preset(algo, env_id), **overrides})
+def make_config(algo: str, env_id: str | None = None, **overrides: Any) -> Any:
+    """The config of ``algo`` for ``env_id`` (default: the config class's own): dataclass
+    defaults, then the env's tuned preset, then ``overrides``."""
+    entry = get_entry(algo)
+    cls = entry.config
+    env = env_id if env_id is not None else cls.env_id
+    return cls(**{"env_id": env, **entry.presets.for_env(env), **overrides})
 
 
 def listing() -> dict[str, list[str]]:
     """Names of everything registered, by family (for ``rlcanon list``)."""
+    from rlcanon.envs.registration import OWN_ENVS
+    from rlcanon.envs.wrappers import WRAPPERS
+
     out: dict[str, list[str]] = {"algos": sorted(ALGOS)}
     for family, module, attr in (
         ("bandits", "rlcanon.bandits", "SOLVERS"),
         ("tabular", "rlcanon.tabular", "METHODS"),
         ("es", "rlcanon.es", "STRATEGIES"),
     ):
-        try:
-            import importlib
-
-            out[family] = sorted(getattr(importlib.import_module(module), attr))
-        except (ImportError, AttributeError):
-            continue
+        out[family] = sorted(getattr(importlib.import_module(module), attr))
+    out["envs"] = sorted(OWN_ENVS)
+    out["wrappers"] = sorted(WRAPPERS)
     return out

@@ -1,35 +1,36 @@
 """DQN (Mnih et al. 2015, "Human-level control through deep RL") with the Nature recipe:
 experience replay with a FIFO capacity, a target network refreshed every C updates (or Polyak
-averaging), the Huber loss (TD error clipped to [-1, 1]), a linear epsilon-greedy schedule, frame
-stacking and the Nature CNN for pixels. Flags add Double DQN (van Hasselt et al. 2016), the dueling
-head (Wang et al. 2016), n-step returns (Sutton & Barto ch. 7) and proportional prioritized replay
-(Schaul et al. 2016)."""
+averaging), the Huber loss (its gradient is the TD error clipped to [-1, 1]), a linear
+epsilon-greedy schedule, frame stacking and the Nature CNN for pixels. Flags add Double DQN
+(van Hasselt et al. 2016), the dueling head (Wang et al. 2016), n-step returns (Sutton & Barto
+ch. 7) and proportional prioritized replay (Schaul et al. 2016)."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from rlcanon.buffers.prioritized import PrioritizedReplayBuffer
 from rlcanon.buffers.replay import ReplayBuffer
-from rlcanon.core.config import check_positive, check_range
-from rlcanon.core.device import resolve_device, to_numpy
-from rlcanon.core.losses import huber_loss, huber_per_sample, polyak_update
-from rlcanon.core.optim import adam
-from rlcanon.core.run import RunConfig, TrainResult, train_run, use_kernels
+from rlcanon.core.config import check_int, check_memory, check_positive, check_range
+from rlcanon.core.device import resolve_device
+from rlcanon.core.losses import huber_loss, polyak_update
+from rlcanon.core.optim import GradientStep
 from rlcanon.core.schedules import linear
-from rlcanon.core.torch_state import load_module, load_optimizer, module_arrays, optimizer_state
-from rlcanon.envs.collectors import VecStepper, episode_metrics
-from rlcanon.envs.factory import EnvSpecLike, make_vec_env, obs_shape
+from rlcanon.envs.collectors import VecStepper
+from rlcanon.envs.episodes import episode_metrics
+from rlcanon.envs.factory import EnvSpecLike, make_training_env, obs_shape
+from rlcanon.envs.normalize import EnvState
 from rlcanon.errors import ConfigError
-from rlcanon.nets.kernels import FlatParams
-from rlcanon.nets.q import QKernel, QNetwork
+from rlcanon.fused import accelerated
+from rlcanon.nets.critics import DiscreteQ
+from rlcanon.run.config import RunConfig, check_hidden
+from rlcanon.run.state import Parts
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,6 @@ class DQNConfig(RunConfig):
     """DQN settings. Defaults follow Stable-Baselines3's DQN defaults (themselves the Nature
     values scaled for quicker tasks); per-env presets come from the RL Zoo."""
 
-    num_envs: int = 1
-    """Parallel environments."""
     buffer_size: int = 1_000_000
     """Replay capacity in transitions; the oldest are overwritten first (FIFO)."""
     learning_rate: float = 1e-4
@@ -47,8 +46,6 @@ class DQNConfig(RunConfig):
     """Transitions per gradient step."""
     learning_starts: int = 100
     """Env steps of experience to gather before the first update."""
-    gamma: float = 0.99
-    """Discount factor."""
     train_freq: int = 4
     """Env steps between training phases."""
     gradient_steps: int = 1
@@ -86,30 +83,23 @@ class DQNConfig(RunConfig):
     """Priority exponent alpha (Schaul et al. 2016, Table 3)."""
     per_beta0: float = 0.4
     """Initial importance-sampling exponent beta, annealed linearly to 1."""
-    frame_stack: int = 4
-    """Frames stacked for pixel (Atari) observations."""
 
-    def __post_init__(self) -> None:
-        self._validate_run()
-        for name in (
-            "num_envs",
-            "buffer_size",
-            "learning_rate",
-            "batch_size",
-            "train_freq",
-            "gradient_steps",
-            "target_update_interval",
-            "max_grad_norm",
-            "n_step",
-            "frame_stack",
-        ):
+    def validate(self) -> None:
+        check_int("buffer_size", self.buffer_size, 1, 10**9)
+        check_int("batch_size", self.batch_size, 1, 65_536)
+        check_int("learning_starts", self.learning_starts, 0, 10**12)
+        check_int("train_freq", self.train_freq, 1, 10**9)
+        check_int("gradient_steps", self.gradient_steps, 1, 10**6)
+        check_int("target_update_interval", self.target_update_interval, 1, 10**12)
+        check_int("n_step", self.n_step, 1, 1000)
+        for name in ("learning_rate", "max_grad_norm"):
             check_positive(name, getattr(self, name))
-        check_positive("learning_starts", self.learning_starts, allow_zero=True)
-        check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("tau", self.tau, 1e-8, 1.0)
-        check_range("exploration_fraction", self.exploration_fraction, 0.0, 1.0)
-        for name in ("exploration_initial_eps", "exploration_final_eps", "per_alpha", "per_beta0"):
+        for name in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
             check_range(name, getattr(self, name), 0.0, 1.0)
+        check_range("per_alpha", self.per_alpha, 0.0, 1.0)
+        check_range("per_beta0", self.per_beta0, 0.0, 1.0)
+        check_hidden("hidden", self.hidden)
         if self.batch_size > self.buffer_size:
             raise ConfigError(
                 f"batch_size={self.batch_size} is larger than buffer_size={self.buffer_size}; "
@@ -117,58 +107,63 @@ class DQNConfig(RunConfig):
             )
 
 
+@accelerated
+def td_loss(
+    q: DiscreteQ, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Huber loss between Q(s, a) and its TD target (Mnih et al. 2015, Methods; weighted by the
+    importance weights of prioritized replay), and Q(s, a) (detached, for the TD errors)."""
+    q_taken = q(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+    return huber_loss(q_taken, targets, weights), q_taken.detach()
+
+
 class DQNAgent:
     def __init__(self, config: DQNConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
         self.cfg, self.rng = config, rng
-        self.envs = make_vec_env(env, config.num_envs, frame_stack=config.frame_stack)
+        self.envs = make_training_env(config, env)
         space = self.envs.single_action_space
-        if not hasattr(space, "n"):
+        if not isinstance(space, gym.spaces.Discrete):
             raise ConfigError(f"DQN needs a discrete action space; {config.env_id} has {space}")
         self.n_actions = int(space.n)
         self.stepper = VecStepper(self.envs, seed=config.seed)
         o_space = self.envs.single_observation_space
         shape = obs_shape(o_space)
-        self.q = QNetwork(shape, self.n_actions, config.hidden, config.dueling)
+        self.q = DiscreteQ(shape, self.n_actions, config.hidden, config.dueling)
         self.device = resolve_device(config.device, pixels=self.q.pixels)
         self.q.to(self.device)
-        self.q_target = copy.deepcopy(self.q)
-        self.q_target.requires_grad_(False)
-        self.flat: FlatParams | None = None
-        if use_kernels(config.backend, self.device, *self.q.trained_mlps()):
-            self.flat = FlatParams([self.q])  # one flat buffer: NumPy kernels + one fused Adam step
-            self.kernel, self.target_kernel = QKernel(self.q, self.flat), QKernel(self.q_target)
-            self.opt = adam([self.flat.param], lr=config.learning_rate)
-        else:
-            self.opt = adam(self.q.parameters(), lr=config.learning_rate)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.update = GradientStep(self.q.parameters(), config.learning_rate, max_grad_norm=config.max_grad_norm)
+        obs_dtype = o_space.dtype or np.float32
+        check_memory("buffer_size", 2 * config.buffer_size * int(np.prod(shape)) * np.dtype(obs_dtype).itemsize)
         buffer_cls = PrioritizedReplayBuffer if config.prioritized else ReplayBuffer
-        extra = {"alpha": config.per_alpha} if config.prioritized else {}
+        extra: dict[str, Any] = {"alpha": config.per_alpha} if config.prioritized else {}
         self.buffer = buffer_cls(
             config.buffer_size,
             config.num_envs,
-            shape,
-            o_space.dtype or np.float32,
+            (shape, obs_dtype),
+            ((), np.int64),
             n_step=config.n_step,
             gamma=config.gamma,
+            action_bounds=(0, self.n_actions - 1),
             **extra,
         )
         self.global_step = 0
         self.updates = 0
-        self._q_np = self._acting_snapshot()
-        self._rows = np.arange(config.batch_size)
+        self.budget_granularity = config.num_envs
+
+    @property
+    def progress(self) -> int:
+        return self.global_step
 
     # ---- acting ----
-    def _acting_snapshot(self) -> Callable[[np.ndarray], np.ndarray] | None:
-        """A NumPy copy of the Q network to act with (CPU MLPs), or None: act through torch."""
-        return self.q.numpy_forward() if self.device.type == "cpu" else None
-
-    def _greedy(self, obs: np.ndarray) -> np.ndarray:
-        if self._q_np is not None:
-            return np.argmax(self._q_np(obs.reshape(len(obs), -1)), axis=1)
-        with torch.no_grad():
-            return to_numpy(self.q(torch.as_tensor(obs, device=self.device)).argmax(1))
-
-    def act_eval(self, obs: np.ndarray) -> np.ndarray:
-        return self._greedy(np.asarray(obs))
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        greedy = np.argmax(self.q.infer(np.asarray(obs)), axis=1)
+        if deterministic:
+            return greedy, state
+        explore = self.rng.random(len(greedy)) < self.epsilon()
+        return np.where(explore, self.rng.integers(0, self.n_actions, len(greedy)), greedy), state
 
     def epsilon(self) -> float:
         return self.epsilon_at(self.global_step)
@@ -188,9 +183,10 @@ class DQNAgent:
             if explore[t].all():  # no greedy action is needed
                 actions = random_actions[t]
             else:
-                actions = np.where(explore[t], random_actions[t], self._greedy(self.stepper.obs))
+                greedy = np.argmax(self.q.infer(self.stepper.obs), axis=1)
+                actions = np.where(explore[t], random_actions[t], greedy)
             tr = self.stepper.step(actions)
-            if self.cfg.clip_reward:  # after the stepper has counted the true episode return
+            if self.cfg.clip_reward:  # the episode statistics have seen the true reward
                 tr.rewards = np.sign(tr.rewards).astype(tr.rewards.dtype)
             self.buffer.add(tr)
             # Like PPO (and SB3), count every env step, autoreset steps included.
@@ -204,27 +200,17 @@ class DQNAgent:
         metrics: dict[str, float] = {"charts/epsilon": self.epsilon()}
         if self.global_step >= c.learning_starts and len(self.buffer) >= c.batch_size:
             if c.anneal_lr:
-                lr = c.learning_rate * (1.0 - self.global_step / c.total_timesteps)
-                self.opt.param_groups[0]["lr"] = metrics["charts/learning_rate"] = lr
+                self.update.lr = c.learning_rate * max(1.0 - self.global_step / c.total_timesteps, 0.0)
+                metrics["charts/learning_rate"] = self.update.lr
             metrics.update(self._train(c.gradient_steps))
-            if self._q_np is not None:  # weights changed: refresh the acting snapshot
-                self._q_np = self._acting_snapshot()
         metrics.update(episode_metrics(*self.stepper.pop_episodes()))
         return metrics
 
-    def _q_values(self, obs: np.ndarray, target: bool) -> np.ndarray:
-        if self.flat is not None:
-            kernel = self.target_kernel if target else self.kernel
-            # blocks of 1024 rows keep the activations in cache: ~30% faster than one 8192-row pass
-            return np.concatenate([kernel.forward(obs[i : i + 1024])[0] for i in range(0, len(obs), 1024)])
-        with torch.no_grad():
-            return to_numpy((self.q_target if target else self.q)(torch.as_tensor(obs, device=self.device)))
-
     def _targets(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """r + discount * max_a Q_target(s', a) (Double DQN: a = argmax of the online net)."""
-        q_next = self._q_values(batch["next_obs"], target=True)
+        q_next = self.q_target.infer(batch["next_obs"])
         if self.cfg.double_dqn:
-            best = self._q_values(batch["next_obs"], target=False).argmax(1)
+            best = self.q.infer(batch["next_obs"]).argmax(1)
             v_next = q_next[np.arange(len(best)), best]
         else:
             v_next = q_next.max(1)
@@ -232,106 +218,79 @@ class DQNAgent:
 
     def _train(self, n_updates: int) -> dict[str, float]:
         c = self.cfg
-        tds: list[np.ndarray] = []  # TD errors, targets and IS weights: the metrics are computed
-        targets: list[np.ndarray] = []  # once per phase rather than once per gradient step
-        weights: list[np.ndarray] = []
+        tds: list[np.ndarray] = []  # TD errors and targets: the metrics are computed once per phase
+        targets: list[np.ndarray] = []
         done = 0
         while done < n_updates:
             # Within a chunk the target net is fixed, so with uniform replay and no Double DQN all
             # TD targets of the chunk come from one batched forward pass instead of one per step.
             chunk = min(n_updates - done, c.target_update_interval - self.updates % c.target_update_interval)
             if not c.double_dqn and not c.prioritized:
-                idx = self.buffer.sample_indices(self.rng, chunk * c.batch_size)
-                batch = self.buffer.batch(idx)
+                batch = self.buffer.batch(self.buffer.sample_indices(self.rng, chunk * c.batch_size))
                 y = self._targets(batch)
-                obs, acts = batch["obs"], batch["actions"]
-                for k in range(0, chunk * c.batch_size, c.batch_size):
-                    sl = slice(k, k + c.batch_size)
-                    tds.append(self._step(obs[sl], acts[sl], y[sl], None))
+                obs, acts, y_t = self._tensor(batch["obs"]), self._tensor(batch["actions"]), self._tensor(y)
+                steps = [slice(k, k + c.batch_size) for k in range(0, chunk * c.batch_size, c.batch_size)]
+                q_taken = self.update.fit(td_loss, [(self.q, obs[s], acts[s], y_t[s], None) for s in steps])
+                tds.append(torch.cat(q_taken).cpu().numpy() - y)
                 targets.append(y)
             else:
                 for _ in range(chunk):
-                    td, y, w = self._sampled_step()
+                    td, y = self._sampled_step()
                     tds.append(td)
                     targets.append(y)
-                    if w is not None:
-                        weights.append(w)
             done += chunk
             self.updates += chunk
             if self.updates % c.target_update_interval == 0:
                 polyak_update(self.q_target, self.q, c.tau)
-        td_all = np.concatenate(tds)
-        loss = huber_per_sample(td_all)
-        if weights:
-            loss *= np.concatenate(weights)
-        q_taken = td_all + np.concatenate(targets)
-        return {"loss/td": float(loss.mean()), "charts/q_mean": float(q_taken.mean())}
+        td_all, y_all = torch.from_numpy(np.concatenate(tds)), np.concatenate(targets)
+        # logged: the unweighted Huber loss of the phase's TD errors, and the mean Q(s, a)
+        loss = float(huber_loss(td_all, torch.zeros_like(td_all)))
+        return {"loss/td": loss, "charts/q_mean": float((td_all.numpy() + y_all).mean())}
 
-    def _sampled_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """One step on a freshly sampled batch: (TD errors, targets, IS weights or None)."""
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, device=self.device)
+
+    def _sampled_step(self) -> tuple[np.ndarray, np.ndarray]:
+        """One step on a freshly sampled batch: (TD errors, targets)."""
         c = self.cfg
         weights = None
-        if c.prioritized:
+        if isinstance(self.buffer, PrioritizedReplayBuffer):
             beta = linear(c.per_beta0, 1.0, 1.0, self.global_step / c.total_timesteps)
-            assert isinstance(self.buffer, PrioritizedReplayBuffer)
-            idx, weights = self.buffer.sample_prioritized(self.rng, c.batch_size, beta)
+            idx, w = self.buffer.sample_prioritized(self.rng, c.batch_size, beta)
+            weights = self._tensor(w)
         else:
             idx = self.buffer.sample_indices(self.rng, c.batch_size)
         batch = self.buffer.batch(idx)
         y = self._targets(batch)
-        td = self._step(batch["obs"], batch["actions"], y, weights)
+        td = self._step(self._tensor(batch["obs"]), self._tensor(batch["actions"]), self._tensor(y), weights)
         if isinstance(self.buffer, PrioritizedReplayBuffer):
             self.buffer.update_priorities(idx, td)
-        return td, y, weights
+        return td, y
 
     def _step(
-        self, obs: np.ndarray, acts: np.ndarray, target: np.ndarray, weights: np.ndarray | None
+        self, obs: torch.Tensor, acts: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None
     ) -> np.ndarray:
-        """One gradient step on the Huber TD loss; returns the TD errors Q(s, a) - target."""
-        if self.flat is None:
-            dev = self.device
-            q = self.q(torch.as_tensor(obs, device=dev))
-            q = q.gather(1, torch.as_tensor(acts, device=dev).long().unsqueeze(1)).squeeze(1)
-            w = None if weights is None else torch.as_tensor(weights, device=dev)
-            loss = huber_loss(q, torch.as_tensor(target, device=dev), w)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.q.parameters(), self.cfg.max_grad_norm, foreach=True)
-            self.opt.step()
-            return to_numpy(q) - target  # type: ignore[no-any-return]
-        q_all, cache = self.kernel.forward(obs)
-        rows = self._rows[: len(acts)]
-        td = q_all[rows, acts] - target
-        # d(Huber)/d(q) is the TD error clipped to [-1, 1] (Nature DQN's error clipping).
-        grad = np.clip(td, -1.0, 1.0)
-        grad *= 1.0 / len(acts) if weights is None else weights / len(acts)
-        dq = np.zeros_like(q_all)
-        dq[rows, acts] = grad
-        self.kernel.backward(cache, dq)
-        self.flat.clip_grad_norm(self.cfg.max_grad_norm)
-        self.opt.step()
-        return td  # type: ignore[no-any-return]
+        """One gradient step on the TD loss; returns the TD errors Q(s, a) - target."""
+        loss, q_taken = td_loss(self.q, obs, acts, targets, weights)
+        self.update(loss)
+        return q_taken.cpu().numpy() - targets.cpu().numpy()  # type: ignore[no-any-return]
 
     # ---- checkpoints ----
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        arrays: dict[str, Any] = {**module_arrays("q", self.q), **module_arrays("q_target", self.q_target)}
-        opt_arrays, opt_meta = optimizer_state("optim", self.opt)
-        arrays.update(opt_arrays)
-        arrays.update(self.buffer.state_arrays())
-        return arrays, {"global_step": self.global_step, "updates": self.updates, "optim": opt_meta}
+    def checkpoint_parts(self) -> Parts:
+        return Parts(
+            modules={"q": self.q, "q_target": self.q_target},
+            optimizers={"q": self.update.optimizer},
+            stateful={"replay": self.buffer, "env": EnvState(self.envs)},
+            counters=("global_step", "updates"),
+        )
 
-    def load_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
-        load_module("q", self.q, arrays)
-        load_module("q_target", self.q_target, arrays)
-        load_optimizer("optim", self.opt, arrays, state["optim"])
-        self.buffer.load_state_arrays(arrays)
-        self.global_step = int(state["global_step"])
-        self.updates = int(state["updates"])
-        self._q_np = self._acting_snapshot()
+    def on_restore(self) -> None:
         # The envs cannot be restored; restart them from a seed tied to the step count.
         self.stepper = VecStepper(self.envs, seed=self.cfg.seed + self.global_step)
 
 
-def train(config: DQNConfig, env: EnvSpecLike | None = None, **kwargs: Any) -> TrainResult:
+def train(config: DQNConfig, env: EnvSpecLike | None = None, **kwargs: Any) -> Any:
     """Train DQN; ``env`` (an id, env, factory or vector env) overrides ``config.env_id``."""
+    from rlcanon.run.harness import train_run
+
     return train_run("dqn", config, DQNAgent, env=env, **kwargs)

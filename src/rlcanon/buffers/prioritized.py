@@ -6,23 +6,27 @@ w_i = (N * P(i))^-beta / max_j w_j, with beta annealed towards 1 over training.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from rlcanon.buffers.replay import ReplayBuffer
 from rlcanon.buffers.sumtree import SumTree
-from rlcanon.envs.collectors import Transition
+from rlcanon.buffers.transition import Transition
+from rlcanon.core.validate import ArraySpec
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):
-    def __init__(self, *args: object, alpha: float = 0.6, eps: float = 1e-6, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, alpha: float = 0.6, eps: float = 1e-6, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.alpha = alpha
         self.eps = eps
         self.tree = SumTree(self.rows * self.num_envs)
         self.max_priority = 1.0
 
-    def add(self, t: Transition) -> int:
-        row = super().add(t)
+    def add(self, t: Transition, **extras: np.ndarray) -> int:
+        row = super().add(t, **extras)
         flat = row * self.num_envs + np.arange(self.num_envs)
         # New transitions get the largest priority so far, so each is replayed at least once.
         self.tree.update(flat, np.where(t.valid, self.max_priority**self.alpha, 0.0))
@@ -34,8 +38,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """(flat indices, normalised importance weights)."""
         idx = self.tree.sample(rng, batch_size)
         probs = self.tree.priorities(idx) / self.tree.total
-        n = len(self)
-        weights = (n * probs) ** (-beta)
+        weights = (len(self) * probs) ** (-beta)
         return idx, (weights / weights.max()).astype(np.float32)
 
     def update_priorities(self, idx: np.ndarray, td_errors: np.ndarray) -> None:
@@ -45,11 +48,18 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = super().state_arrays()
-        arrays["replay/tree"] = self.tree.tree
-        arrays["replay/max_priority"] = np.array([self.max_priority])
+        arrays["priorities"] = self.tree.priorities(np.arange(self.tree.capacity))
+        arrays["max_priority"] = np.array([self.max_priority])
         return arrays
 
-    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def array_specs(self) -> dict[str, ArraySpec]:
+        specs = super().array_specs()
+        specs["priorities"] = ArraySpec((self.tree.capacity,), "float64", low=0.0)
+        specs["max_priority"] = ArraySpec((1,), "float64", low=0.0)
+        return specs
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         super().load_state_arrays(arrays)
-        self.tree.tree[:] = arrays["replay/tree"]
-        self.max_priority = float(arrays["replay/max_priority"][0])
+        leaves = np.where(self.data["valid"].reshape(-1), arrays["priorities"], 0.0)
+        self.tree.rebuild(leaves)  # inner sums are recomputed, never read from the file
+        self.max_priority = max(float(arrays["max_priority"][0]), float(leaves.max(initial=0.0)), self.eps)

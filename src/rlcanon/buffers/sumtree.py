@@ -22,6 +22,16 @@ class SumTree:
     def priorities(self, idx: np.ndarray) -> np.ndarray:
         return self.tree[self.leaves + np.asarray(idx)]
 
+    def rebuild(self, priorities: np.ndarray) -> None:
+        """Set every leaf at once and recompute all inner sums."""
+        self.tree[:] = 0.0
+        self.tree[self.leaves : self.leaves + len(priorities)] = priorities
+        level = self.leaves  # nodes [level, 2 level) are one level of the tree
+        while level > 1:
+            half = level // 2
+            self.tree[half:level] = self.tree[level : 2 * level : 2] + self.tree[level + 1 : 2 * level : 2]
+            level = half
+
     def update(self, idx: np.ndarray, priorities: np.ndarray) -> None:
         nodes = self.leaves + np.asarray(idx, dtype=np.int64)
         self.tree[nodes] = priorities
@@ -46,6 +56,8 @@ class SumTree:
     def sample(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         """Stratified proportional sampling: one draw from each of ``batch_size`` equal segments."""
         total = self.total
+        if not total > 0:
+            raise ValueError("cannot sample from a sum tree whose priorities sum to zero")
         seg = total / batch_size
         values = (np.arange(batch_size) + rng.random(batch_size)) * seg
         idx = self.find(np.minimum(values, np.nextafter(total, 0)))

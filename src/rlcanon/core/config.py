@@ -92,6 +92,54 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
 # ---- validation helpers: each names the field, the bad value and what is allowed ----
 
 
+def check_types(config: Any) -> None:
+    """Check every field's value against its annotation (int, float, bool, str, tuples of those, or
+    a dict), so that a config built from Python gets the same one-line errors as one built from the
+    command line. Integers are accepted (and stored) as floats where a float is expected."""
+    hints = resolved_types(type(config))
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        tp, optional = unwrap_optional(hints[field.name])
+        if value is None and optional:
+            continue
+        origin = typing.get_origin(tp)
+        if origin is tuple:
+            inner = typing.get_args(tp)[0]
+            if isinstance(value, list):
+                value = tuple(value)
+                object.__setattr__(config, field.name, value)
+            if not isinstance(value, tuple) or not all(_is(v, inner) for v in value):
+                raise ConfigError(f"{field.name}={value!r} is not allowed; it must be a list of {inner.__name__}")
+        elif origin is dict or tp is dict:
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise ConfigError(f"{field.name}={value!r} is not allowed; it must be a dict with str keys")
+        elif isinstance(tp, type):
+            if tp is float and _is(value, int):
+                object.__setattr__(config, field.name, float(value))
+            elif not _is(value, tp):
+                raise ConfigError(f"{field.name}={value!r} is not allowed; it must be {_article(tp)}")
+
+
+def _is(value: Any, tp: type) -> bool:
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, float)
+    return isinstance(value, tp)
+
+
+def _article(tp: type) -> str:
+    return {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}.get(
+        tp.__name__, tp.__name__
+    )
+
+
+def check_int(name: str, value: int, low: int, high: int) -> None:
+    """An integer in [low, high] (the upper bound keeps absurd values from exhausting the machine)."""
+    if not (low <= value <= high):
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be an integer in [{low}, {high}]")
+
+
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
     bad = value < 0 if allow_zero else value <= 0
     if bad or (isinstance(value, float) and not math.isfinite(value)):
@@ -108,3 +156,18 @@ def check_choice(name: str, value: Any, allowed: typing.Iterable[Any]) -> None:
     allowed = list(allowed)
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is not allowed; choose one of {allowed}")
+
+
+def check_memory(name: str, nbytes: int) -> None:
+    """Refuse a setting whose arrays would need more than 80% of this machine's memory."""
+    import os
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if nbytes > 0.8 * total:
+        raise ConfigError(
+            f"{name} needs about {nbytes / 2**30:.1f} GiB of memory, and this machine has "
+            f"{total / 2**30:.1f} GiB; lower {name}"
+        )

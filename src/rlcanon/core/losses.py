@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -19,13 +18,6 @@ def huber_loss(
     if weights is None:
         return F.huber_loss(pred, target, delta=delta)
     return (weights * F.huber_loss(pred, target, reduction="none", delta=delta)).mean()
-
-
-def huber_per_sample(err: np.ndarray, delta: float = 1.0) -> np.ndarray:
-    """Per-sample Huber loss of an error array (NumPy twin of :func:`huber_loss`, for metrics)."""
-    abs_err = np.abs(err)
-    quad = np.minimum(abs_err, delta)
-    return 0.5 * quad * quad + delta * (abs_err - quad)  # type: ignore[no-any-return]
 
 
 def polyak_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -21,19 +24,25 @@ class LeanAdam(torch.optim.Adam):
 
     def __init__(self, params: Iterable[torch.nn.Parameter], **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
+        self._lean = lean_step_works()
         self.step = self._lean_step  # type: ignore[method-assign]
 
     def _lean_step(self, closure: Callable[[], Any] | None = None) -> Any:
-        if closure is not None or len(self.param_groups) != 1:
+        if closure is not None or len(self.param_groups) != 1 or not self._lean:
             return torch.optim.Adam.step(self, closure)
         group = self.param_groups[0]
-        if group["amsgrad"] or group["maximize"] or group["decoupled_weight_decay"]:
+        if group["amsgrad"] or group["maximize"] or group.get("decoupled_weight_decay", False):
             return torch.optim.Adam.step(self, closure)
+        for p in group["params"]:
+            if p.grad is None or not self.state.get(p):
+                return torch.optim.Adam.step(self, closure)
+        self._fused_step(group)
+        return None
+
+    def _fused_step(self, group: dict[str, Any]) -> None:
         params, grads, avgs, sqs, steps = [], [], [], [], []
         for p in group["params"]:
-            state = self.state.get(p)
-            if p.grad is None or not state:
-                return torch.optim.Adam.step(self, closure)
+            state = self.state[p]
             params.append(p)
             grads.append(p.grad)
             avgs.append(state["exp_avg"])
@@ -58,7 +67,29 @@ class LeanAdam(torch.optim.Adam):
             grad_scale=None,
             found_inf=None,
         )
-        return None
+
+
+@functools.cache
+def lean_step_works() -> bool:
+    """Whether this torch's private fused-Adam call gives the stock optimizer's result (checked once
+    on a small tensor); if not, :class:`LeanAdam` always takes the stock step."""
+    try:
+        a = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 16))
+        b = torch.nn.Parameter(a.detach().clone())
+        stock = torch.optim.Adam([b], lr=0.1, fused=True)
+        lean = LeanAdam.__new__(LeanAdam)
+        torch.optim.Adam.__init__(lean, [a], lr=0.1, fused=True)
+        for k in range(3):
+            a.grad = torch.full((16,), 0.5 - k)
+            b.grad = a.grad.clone()
+            stock.step()
+            if k == 0:
+                torch.optim.Adam.step(lean)  # creates the state, as the lean step requires
+            else:
+                LeanAdam._fused_step(lean, lean.param_groups[0])
+        return bool(torch.equal(a, b))
+    except (AttributeError, RuntimeError, TypeError, KeyError):
+        return False
 
 
 def adam(params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
@@ -69,3 +100,80 @@ def adam(params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> 
         return LeanAdam(params, lr=lr, eps=eps, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
+
+
+class GradientStep:
+    """One optimisation step on a loss: clear the gradients, backpropagate, clip the global gradient
+    norm to ``max_grad_norm`` (the rule of ``torch.nn.utils.clip_grad_norm_``), step the optimizer.
+
+    Every algorithm updates through one of these (an agent may hold several, each with its own
+    parameters and learning rate). The norm of CPU float32 gradients is one NumPy dot product per
+    parameter, which costs less than torch's multi-tensor kernels on small networks."""
+
+    def __init__(
+        self, params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8, max_grad_norm: float = math.inf
+    ) -> None:
+        self.params = list(params)
+        self.optimizer = adam(self.params, lr=lr, eps=eps)
+        self.max_grad_norm = max_grad_norm
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = value
+
+    def __call__(self, loss: torch.Tensor) -> float:
+        """Apply one step for ``loss``; returns the gradient norm before clipping."""
+        grads = eager_gradients(loss, self.params)
+        for p, g in zip(self.params, grads or [None] * len(self.params)):
+            p.grad = g
+        if grads is None:
+            loss.backward()
+        norm = clip_grad_norm(self.params, self.max_grad_norm)
+        self.optimizer.step()
+        return norm
+
+    def fit(self, loss_fn: Callable[..., tuple[torch.Tensor, Any]], batches: list[tuple[Any, ...]]) -> list[Any]:
+        """One step per argument tuple, in order: ``loss, aux = loss_fn(*args)``, then ``self(loss)``.
+        Returns the ``aux`` values. An accelerator registered for ``loss_fn`` (:mod:`rlcanon.fused`)
+        may run the whole loop fused, with the same result."""
+        from rlcanon.fused import fused_fit
+
+        fast = fused_fit(loss_fn, self, batches)
+        if fast is not None:
+            return fast
+        out = []
+        for args in batches:
+            loss, aux = loss_fn(*args)
+            self(loss)
+            out.append(aux)
+        return out
+
+
+def eager_gradients(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> list[Any] | None:
+    from rlcanon.fused import eager_gradients as found
+
+    return found(loss, params)
+
+
+def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> float:
+    """Scale all gradients together so their global L2 norm is at most ``max_norm``; returns the
+    norm before scaling (``torch.nn.utils.clip_grad_norm_``'s rule, with its 1e-6)."""
+    arrays = []
+    for p in params:
+        g = p.grad
+        if g is None:
+            continue
+        if not (g.is_cpu and g.dtype == torch.float32 and g.is_contiguous()):
+            return float(torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True))
+        arrays.append(g.numpy().reshape(-1))
+    norm = math.sqrt(sum(float(np.dot(a, a)) for a in arrays))
+    if norm > max_norm:
+        coef = max_norm / (norm + 1e-6)
+        for a in arrays:
+            a *= coef
+    return norm

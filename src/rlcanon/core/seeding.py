@@ -4,11 +4,29 @@ torch's global generator (used by torch.nn.init and sampling) and save/restore e
 from __future__ import annotations
 
 import base64
+import binascii
 import random
 from typing import Any
 
 import numpy as np
 import torch
+
+from rlcanon.core.validate import Int, Map, Str, check_json
+from rlcanon.errors import CheckpointError
+
+RNG_SCHEMA = Map(
+    {
+        "numpy": Map(
+            {
+                "bit_generator": Str(("PCG64",)),
+                "state": Map({"state": Int(0, 2**128 - 1), "inc": Int(0, 2**128 - 1)}),
+                "has_uint32": Int(0, 1),
+                "uinteger": Int(0, 2**32 - 1),
+            }
+        ),
+        "torch": Str(),
+    }
+)
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -26,7 +44,18 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
-def restore_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
+def restore_rng_state(rng: np.random.Generator, state: Any, where: str = "checkpoint") -> None:
+    """Restore a snapshot of :func:`rng_state`, checked first (a bad one raises CheckpointError)."""
+    check_json(where, state, RNG_SCHEMA, "rng")
+    try:
+        raw = np.frombuffer(base64.b64decode(state["torch"], validate=True), dtype=np.uint8).copy()
+    except (binascii.Error, ValueError):
+        raise CheckpointError(f"{where}: field rng.torch is not base64") from None
+    expected = torch.get_rng_state().numel()
+    if raw.size != expected:
+        raise CheckpointError(f"{where}: field rng.torch holds {raw.size} bytes, expected {expected}")
     rng.bit_generator.state = state["numpy"]
-    raw = np.frombuffer(base64.b64decode(state["torch"]), dtype=np.uint8).copy()
-    torch.set_rng_state(torch.from_numpy(raw))
+    try:
+        torch.set_rng_state(torch.from_numpy(raw))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{where}: field rng.torch is not a torch generator state ({exc})") from None

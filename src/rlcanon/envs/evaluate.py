@@ -3,47 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
-from rlcanon.envs.factory import EnvSpecLike, make_vec_env
+Predict = Callable[..., tuple[np.ndarray, Any]]
+"""``predict(obs, state, episode_start, deterministic) -> (actions, state)`` for a batch."""
 
 
 def evaluate(
-    act: Callable[[np.ndarray], np.ndarray],
-    env: EnvSpecLike,
+    predict: Predict,
+    env: gym.vector.VectorEnv,
     episodes: int,
     seed: int,
-    max_steps: int = 100_000,
-    max_parallel: int = 16,
+    max_steps: int = 1_000_000,
 ) -> np.ndarray:
-    """Run ``episodes`` episodes in parallel sub-envs and return their undiscounted returns.
+    """Run ``episodes`` episodes on the sub-envs of ``env`` and return their undiscounted returns.
 
-    ``act`` maps a batch of observations to a batch of actions. Each sub-env contributes the
-    episodes it finishes until ``episodes`` are done; seeds differ from training seeds.
-    """
-    n = max(1, min(episodes, max_parallel))
-    vec = make_vec_env(env, n)
+    Each sub-env runs its quota of episodes back to back (NEXT_STEP autoreset). A recurrent state is
+    carried per sub-env and reset through ``episode_start`` at every episode's first step. The env is
+    closed at the end."""
+    n = env.num_envs
     try:
-        obs, _ = vec.reset(seed=seed)
+        obs, _ = env.reset(seed=seed)
         ep_ret = np.zeros(n)
         autoreset = np.zeros(n, dtype=bool)
+        episode_start = np.ones(n, dtype=bool)
+        state: Any = None
         returns: list[float] = []
-        # With NEXT_STEP autoreset, each sub-env runs its episodes back to back.
         quota = np.full(n, episodes // n)
         quota[: episodes % n] += 1
         for _ in range(max_steps):
-            obs, rew, term, trunc, _ = vec.step(act(np.asarray(obs)))
+            actions, state = predict(np.asarray(obs), state, episode_start, True)
+            obs, rew, term, trunc, _ = env.step(actions)
             valid = ~autoreset & (quota > 0)
             ep_ret += np.where(valid, rew, 0.0)
-            done = (np.asarray(term) | np.asarray(trunc)) & valid
-            for i in np.flatnonzero(done):
+            ended = np.asarray(term) | np.asarray(trunc)
+            for i in np.flatnonzero(ended & valid):
                 returns.append(float(ep_ret[i]))
                 ep_ret[i] = 0.0
                 quota[i] -= 1
-            autoreset = np.asarray(term) | np.asarray(trunc)
+            episode_start = autoreset  # an autoreset step returned a reset observation
+            autoreset = ended
             if len(returns) >= episodes:
                 break
         return np.asarray(returns[:episodes], dtype=np.float64)
     finally:
-        vec.close()
+        env.close()

@@ -1,0 +1,104 @@
+"""Critics: state values V(s), action values Q(s, .) for discrete actions, Q(s, a) for continuous
+actions, and ensembles of either evaluated in one batched pass (``ensemble_size``).
+
+Pixel observations ([C, 84, 84]) go through the Nature CNN encoder (Mnih et al. 2015), vector
+observations straight into the MLP. The dueling head (Wang et al. 2016, eq. 9) is
+Q = V + A - mean(A).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlcanon.nets.cnn import NatureCNN
+from rlcanon.nets.mlp import MLP
+
+
+def is_pixels(obs_shape: tuple[int, ...]) -> bool:
+    return len(obs_shape) == 3
+
+
+def flat_dim(obs_shape: tuple[int, ...]) -> int:
+    return int(np.prod(obs_shape))
+
+
+class ValueCritic(nn.Module):
+    """V(s) for vector observations: an MLP with one output, returned as shape (B,)."""
+
+    def __init__(
+        self, obs_dim: int, hidden: Sequence[int], activation: str = "tanh", orthogonal: bool = True
+    ) -> None:
+        super().__init__()
+        self.net = MLP(obs_dim, hidden, 1, activation, out_gain=1.0, orthogonal=orthogonal)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)
+
+    def infer(self, obs: np.ndarray) -> np.ndarray:
+        """Values of a NumPy batch without a graph."""
+        return self.net.infer(obs)[..., 0]
+
+
+class DiscreteQ(nn.Module):
+    """Q(s, .) for discrete actions; (B, A), or (E, B, A) with ``ensemble_size`` E."""
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        n_actions: int,
+        hidden: Sequence[int],
+        dueling: bool = False,
+        ensemble_size: int = 0,
+    ) -> None:
+        super().__init__()
+        self.dueling = dueling
+        self.pixels = is_pixels(obs_shape)
+        if self.pixels:
+            self.encoder: nn.Module = NatureCNN(obs_shape[0])
+            feat, hidden = 512, []
+        else:
+            self.encoder = nn.Flatten()
+            feat = flat_dim(obs_shape)
+        if dueling:
+            self.value = MLP(feat, hidden, 1, ensemble_size=ensemble_size)
+            self.advantage = MLP(feat, hidden, n_actions, ensemble_size=ensemble_size)
+        else:
+            self.q = MLP(feat, hidden, n_actions, ensemble_size=ensemble_size)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        feat = self.encoder(obs)
+        if self.dueling:
+            adv = self.advantage(feat)
+            return self.value(feat) + adv - adv.mean(dim=-1, keepdim=True)
+        return self.q(feat)  # type: ignore[no-any-return]
+
+    def infer(self, obs: np.ndarray) -> np.ndarray:
+        """Q values of a NumPy batch without a graph (the acting and target path)."""
+        if self.pixels:
+            with torch.no_grad():
+                device = next(self.parameters()).device
+                return self(torch.as_tensor(obs, device=device)).cpu().numpy()  # type: ignore[no-any-return]
+        x = obs.reshape(len(obs), -1)
+        if self.dueling:
+            adv = self.advantage.infer(x)
+            return self.value.infer(x) + adv - adv.mean(axis=-1, keepdims=True)  # type: ignore[no-any-return]
+        return self.q.infer(x)
+
+
+class ContinuousQ(nn.Module):
+    """Q(s, a) for continuous actions: an MLP on [obs, action]; (B,), or (E, B) with
+    ``ensemble_size`` E (twin critics are E = 2)."""
+
+    def __init__(
+        self, obs_dim: int, action_dim: int, hidden: Sequence[int], ensemble_size: int = 0
+    ) -> None:
+        super().__init__()
+        self.net = MLP(obs_dim + action_dim, hidden, 1, "relu", ensemble_size=ensemble_size)
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs.reshape(len(obs), -1), actions.reshape(len(actions), -1)], dim=-1)
+        return self.net(x).squeeze(-1)

@@ -1,0 +1,111 @@
+"""Settings every run has (:class:`BaseConfig`) and settings every deep RL run has (:class:`RunConfig`).
+
+Configs are frozen dataclasses whose fields carry a docstring (the CLI help). Validation runs in
+``__post_init__``: every field's type, then the ranges and upper bounds here, then the subclass's
+own :meth:`validate`. Each error names the field, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rlcanon.core.config import check_int, check_range, check_types
+from rlcanon.core.device import check_device
+from rlcanon.errors import ConfigError
+
+MAX_SEED = 2**32 - 1
+MAX_BUDGET = 10**12
+MAX_ENVS = 1024
+MAX_EPISODES = 100_000
+MAX_UNITS = 65_536
+MAX_LAYERS = 16
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """Settings of every run, whatever the family."""
+
+    BUDGET: ClassVar[str] = "total_timesteps"
+    """The field that holds the run's length (a resumed run may raise it)."""
+    UNIT: ClassVar[str] = "step"
+    """What the budget counts (the progress bar's unit, and the unit of the intervals)."""
+
+    env_id: str = "CartPole-v1"
+    """Gymnasium environment id (rlcanon's own envs are 'rlcanon/...'; see 'rlcanon list')."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for gym.make (CLI: --env-kwargs NAME=VALUE ...)."""
+    wrappers: tuple[str, ...] = ()
+    """Per-env wrappers, each 'name' or 'name:key=value,...' (see 'rlcanon list')."""
+    seed: int = 1
+    """Seed of the networks, exploration and the environments."""
+    eval_episodes: int = 10
+    """Episodes of the deterministic policy in the final evaluation (and periodic ones)."""
+    eval_interval: int = 0
+    """Evaluate every this many budget units during training (0: only at the end)."""
+    checkpoint_interval: int = 0
+    """Save a checkpoint every this many budget units (0: every tenth of the run)."""
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        self._validate_base()
+        self.validate()
+
+    def _validate_base(self) -> None:
+        check_int("seed", self.seed, 0, MAX_SEED)
+        check_int("eval_episodes", self.eval_episodes, 1, MAX_EPISODES)
+        check_int("eval_interval", self.eval_interval, 0, MAX_BUDGET)
+        check_int("checkpoint_interval", self.checkpoint_interval, 0, MAX_BUDGET)
+        from rlcanon.envs.wrappers import parse_wrapper
+
+        for spec in self.wrappers:
+            parse_wrapper(spec)
+        if not self.env_id:
+            raise ConfigError("env_id='' is not allowed; give a Gymnasium id such as 'CartPole-v1'")
+
+    def validate(self) -> None:
+        """The subclass's own checks (ranges that depend on several fields, for example)."""
+
+    @property
+    def budget(self) -> int:
+        return int(getattr(self, self.BUDGET))
+
+
+@dataclass(frozen=True)
+class RunConfig(BaseConfig):
+    """Settings every deep RL run has."""
+
+    total_timesteps: int = 100_000
+    """Environment steps to train for (summed over parallel envs)."""
+    num_envs: int = 1
+    """Parallel environments."""
+    gamma: float = 0.99
+    """Discount factor."""
+    normalize_obs: bool = False
+    """Normalise observations with running statistics (saved in checkpoints, frozen in evaluation)."""
+    normalize_reward: bool = False
+    """Scale rewards by the running std of the discounted return."""
+    frame_stack: int = 4
+    """Frames stacked for pixel (Atari) observations."""
+    torch_threads: int = 1
+    """Torch intra-op threads. One is fastest for small RL networks (0 keeps torch's choice)."""
+    device: str = "auto"
+    """Torch device: 'cpu', 'cuda', 'cuda:N', or 'auto' (CUDA for pixel networks when a GPU is
+    available, else the CPU, which is fastest for small MLPs)."""
+
+    def _validate_base(self) -> None:
+        super()._validate_base()
+        check_int("total_timesteps", self.total_timesteps, 1, MAX_BUDGET)
+        check_int("num_envs", self.num_envs, 1, MAX_ENVS)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_int("frame_stack", self.frame_stack, 1, 64)
+        check_int("torch_threads", self.torch_threads, 0, 1024)
+        check_device(self.device)
+
+
+def check_hidden(name: str, hidden: tuple[int, ...]) -> None:
+    """Hidden layer sizes: at most :data:`MAX_LAYERS` layers of 1 to :data:`MAX_UNITS` units."""
+    if len(hidden) > MAX_LAYERS:
+        raise ConfigError(f"{name}={list(hidden)} is not allowed; at most {MAX_LAYERS} layers")
+    for h in hidden:
+        check_int(name, h, 1, MAX_UNITS)

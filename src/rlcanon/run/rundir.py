@@ -1,0 +1,162 @@
+"""Run directories: the contract between training, evaluation, plotting and resuming.
+
+runs/<algo>-<env>-s<seed>-<timestamp>/
+    config.json     every setting, the seed, package and library versions
+    metrics.csv     one row per log step
+    tb/             TensorBoard events (when tensorboard is installed)
+    checkpoints/    step-*/arrays.safetensors + state.json, and latest.json
+    summary.json    final evaluation, timesteps, wall time, steps per second
+    .lock           held (fcntl) by the one process writing the run
+
+One writer per directory: :class:`RunLock` takes an advisory lock that the OS releases when the
+process dies, so a second writer is refused with the holder's pid and a crashed run can be resumed
+at once. Reading (eval, plot) takes no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import platform
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rlcanon.errors import CheckpointError, ConfigError, RunBusyError
+from rlcanon.run.checkpoint import atomic_write_json, read_json, remove_stale_temps
+
+LOCK = ".lock"
+RUN_FILES = ("config.json", "metrics.csv", "summary.json", "checkpoints", "tb", "policy.safetensors")
+
+
+def versions() -> dict[str, str]:
+    import gymnasium
+    import numpy
+    import torch
+
+    from rlcanon import __version__
+
+    return {
+        "rlcanon": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "torch": torch.__version__,
+        "gymnasium": gymnasium.__version__,
+    }
+
+
+def default_run_dir(algo: str, env_label: str, seed: int, root: str = "runs") -> Path:
+    safe_env = re.sub(r"[^A-Za-z0-9_.-]+", "_", env_label)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{algo}-{safe_env}-s{seed}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def holds_run(path: Path) -> bool:
+    """Whether ``path`` already holds (part of) a run."""
+    return path.is_dir() and any((path / name).exists() for name in RUN_FILES)
+
+
+class RunLock:
+    """An exclusive advisory lock on a run directory, held while a process writes the run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        lock_file = self.path / LOCK
+        try:
+            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise CheckpointError(f"cannot write to the run directory {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunBusyError(
+                f"{self.path} is being written by another rlcanon process (pid {holder}); wait for it "
+                f"to finish, or choose another --run-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunLock:
+    """Create or reopen ``path`` for writing and return its held lock.
+
+    A directory that already holds a run is refused unless ``resume`` (continue it) or ``overwrite``
+    (replace it) is given. Temporary files a killed writer left behind are removed."""
+    if resume and overwrite:
+        raise ConfigError("give --resume or --overwrite, not both")
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"run directory {path} exists and is not a directory")
+    if resume and not holds_run(path):
+        raise CheckpointError(f"run directory not found or empty: {path}; nothing to resume")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"cannot create the run directory {path}: {exc.strerror}") from None
+    lock = RunLock(path).acquire()
+    try:
+        if holds_run(path) and not resume:
+            if not overwrite:
+                raise ConfigError(
+                    f"{path} already holds a run; continue it with --resume {path}, replace it with "
+                    f"--overwrite, or choose another --run-dir"
+                )
+            for name in RUN_FILES:
+                target = path / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        remove_stale_temps(path)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def write_config(run_dir: Path, algo: str, config: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    record = {"algo": algo, "config": config, "versions": versions(), **(extra or {})}
+    atomic_write_json(run_dir / "config.json", record)
+
+
+def read_config(run_dir: str | Path) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run directory not found: {run_dir}")
+    record = read_json(run_dir / "config.json", "run config")
+    if not isinstance(record, dict) or not isinstance(record.get("algo"), str) or not isinstance(
+        record.get("config"), dict
+    ):
+        raise CheckpointError(f"{run_dir / 'config.json'} is not an rlcanon run config")
+    return record
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    atomic_write_json(run_dir / "summary.json", summary)

@@ -1,0 +1,127 @@
+"""What an agent's checkpoint holds, named once: its modules, its optimizers (state kept per named
+parameter, so a run saved on one device or code path loads on any other), its other stateful parts
+(buffers, bonus models, ...) and its integer counters.
+
+An agent lists its parts in :meth:`checkpoint_parts`; this module turns them into arrays and JSON,
+derives the exact specs a checkpoint must meet from a freshly built agent, and loads a checked
+checkpoint back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlcanon.core.validate import MAX_INT, ArraySpec, Int, Map, check_json
+
+ADAM_KEYS = ("exp_avg", "exp_avg_sq", "step")
+
+
+class Stateful(Protocol):
+    def state_arrays(self) -> dict[str, np.ndarray]: ...
+    def array_specs(self) -> dict[str, ArraySpec]: ...
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
+
+
+@dataclass
+class Parts:
+    """The checkpointed parts of an agent."""
+
+    modules: dict[str, nn.Module] = field(default_factory=dict)
+    optimizers: dict[str, torch.optim.Optimizer] = field(default_factory=dict)
+    stateful: dict[str, Stateful] = field(default_factory=dict)
+    counters: tuple[str, ...] = ("global_step",)
+    """Integer attributes of the agent (global_step first)."""
+
+    def param_names(self) -> dict[int, str]:
+        """id(parameter) -> 'module.parameter' for every module parameter."""
+        return {id(p): f"{m}.{n}" for m, mod in self.modules.items() for n, p in mod.named_parameters()}
+
+
+def _opt_params(opt: torch.optim.Optimizer, names: dict[int, str], opt_name: str) -> list[tuple[str, Any]]:
+    out = []
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if id(p) not in names:
+                raise ValueError(f"optimizer {opt_name!r} holds a parameter of no checkpointed module")
+            out.append((names[id(p)], p))
+    return out
+
+
+def _check_adam(opt: torch.optim.Optimizer, name: str) -> None:
+    if not isinstance(opt, torch.optim.Adam | torch.optim.AdamW):
+        raise TypeError(f"optimizer {name!r} is a {type(opt).__name__}; checkpoints support Adam and AdamW")
+
+
+def part_arrays(parts: Parts) -> dict[str, Any]:
+    """Every array of the parts, by checkpoint key."""
+    arrays: dict[str, Any] = {}
+    for m, mod in parts.modules.items():
+        arrays.update({f"module/{m}/{k}": v.detach() for k, v in mod.state_dict().items()})
+    names = parts.param_names()
+    for o, opt in parts.optimizers.items():
+        _check_adam(opt, o)
+        for pname, p in _opt_params(opt, names, o):
+            for key, value in opt.state.get(p, {}).items():
+                if key in ADAM_KEYS:
+                    arrays[f"optim/{o}/{pname}/{key}"] = value.detach()
+    for s, part in parts.stateful.items():
+        arrays.update({f"{s}/{k}": v for k, v in part.state_arrays().items()})
+    return arrays
+
+
+def part_specs(parts: Parts) -> dict[str, ArraySpec]:
+    """The name, shape, dtype and range of every array a checkpoint of these parts must hold."""
+    specs: dict[str, ArraySpec] = {}
+    for m, mod in parts.modules.items():
+        specs.update({f"module/{m}/{k}": ArraySpec.like(v) for k, v in mod.state_dict().items()})
+    names = parts.param_names()
+    for o, opt in parts.optimizers.items():
+        _check_adam(opt, o)
+        for pname, p in _opt_params(opt, names, o):
+            shape = tuple(p.shape)
+            prefix = f"optim/{o}/{pname}"
+            specs[f"{prefix}/exp_avg"] = ArraySpec(shape, "float32", optional=True)
+            specs[f"{prefix}/exp_avg_sq"] = ArraySpec(shape, "float32", low=0.0, optional=True)
+            specs[f"{prefix}/step"] = ArraySpec((), "float32", low=0.0, high=float(MAX_INT), optional=True)
+    for s, part in parts.stateful.items():
+        specs.update({f"{s}/{k}": v for k, v in part.array_specs().items()})
+    return specs
+
+
+def counter_schema(parts: Parts) -> Map:
+    return Map({name: Int(0, MAX_INT) for name in parts.counters})
+
+
+def load_parts(parts: Parts, agent: Any, arrays: dict[str, np.ndarray], counters: dict[str, int], where: str) -> None:
+    """Load arrays already checked against :func:`part_specs` and counters into the agent."""
+    check_json(where, counters, counter_schema(parts), "agent")
+    for m, mod in parts.modules.items():
+        own = mod.state_dict()
+        mod.load_state_dict(
+            {k: torch.from_numpy(np.ascontiguousarray(arrays[f"module/{m}/{k}"])).to(v.dtype) for k, v in own.items()}
+        )
+    names = parts.param_names()
+    for o, opt in parts.optimizers.items():
+        entries = _opt_params(opt, names, o)
+        present = [f"optim/{o}/{pname}/{key}" in arrays for pname, _ in entries for key in ADAM_KEYS]
+        if not any(present):
+            opt.state.clear()  # saved before the first update
+            continue
+        if not all(present):
+            from rlcanon.errors import CheckpointError
+
+            raise CheckpointError(f"{where}: optimizer {o!r} has state for some parameters but not all")
+        for pname, p in entries:
+            opt.state[p] = {
+                key: torch.from_numpy(np.ascontiguousarray(arrays[f"optim/{o}/{pname}/{key}"])).to(p.device)
+                for key in ADAM_KEYS
+            }
+    for s, part in parts.stateful.items():
+        part.load_state_arrays({k[len(s) + 1 :]: v for k, v in arrays.items() if k.startswith(s + "/")})
+    for name in parts.counters:
+        setattr(agent, name, int(counters[name]))
