@@ -235,22 +235,18 @@ class PPOAgent:
         if one_batch and cfg.norm_adv and len(valid) > 1:
             # One minibatch per epoch: its advantages are the same every epoch; normalise once.
             data["adv"] = (data["adv"] - data["adv"][valid].mean()) / (data["adv"][valid].std(ddof=1) + 1e-8)
-        stats = [float("nan")] * 5
-        for epoch in range(cfg.update_epochs):
-            last = epoch == cfg.update_epochs - 1
-            stop = False
+        coefs = (clip, cfg.value_clip, cfg.vf_coef, cfg.ent_coef)
+        batches = []  # every epoch's minibatches, in order: one fit call runs the whole update
+        for _ in range(cfg.update_epochs):
             for mb in self.buffer.minibatches(self.rng, cfg.batch_size):
                 batch = {k: self._tensor(v[mb]) for k, v in data.items()}
                 if cfg.norm_adv and not one_batch and len(mb) > 1:
                     batch["adv"] = normalize(batch["adv"])
-                out = self._step(batch, clip, check_kl=bool(cfg.target_kl))
-                if out is None:  # target-KL early stop: the policy moved too far from the data's
-                    stop = True
-                    break
-                if last:
-                    stats = out
-            if stop:
-                break
+                batches.append((self.actor, self.critic, batch, *coefs))
+        # the target-KL early stop (Huang et al. 2022) ends the update at the first minibatch whose
+        # approximate KL exceeds 1.5 * target_kl, before its step
+        done = self.update.fit(ppo_loss, batches, stop=self._kl_too_far if cfg.target_kl else None)
+        stats = done[-1].tolist() if done else [float("nan")] * 5
         ret, val = data["ret"], data["val"]
         var_y = float(np.var(ret))
         explained = float("nan") if var_y == 0 else 1.0 - float(np.var(ret - val)) / var_y
@@ -264,16 +260,9 @@ class PPOAgent:
             "charts/explained_variance": explained,
         }
 
-    def _step(self, b: dict[str, torch.Tensor], clip: float, check_kl: bool) -> list[float] | None:
-        """One minibatch step; returns its statistics, or None when the target-KL check stops the
-        epoch loop (the policy moved too far from the data's)."""
-        cfg = self.cfg
-        loss, stats = ppo_loss(self.actor, self.critic, b, clip, cfg.value_clip, cfg.vf_coef, cfg.ent_coef)
-        values = stats.tolist()
-        if check_kl and values[3] > 1.5 * cfg.target_kl:
-            return None
-        self.update(loss)
-        return values
+    def _kl_too_far(self, stats: torch.Tensor) -> bool:
+        """The target-KL early stop (Huang et al. 2022): approx KL above 1.5 * target_kl."""
+        return float(stats[3]) > 1.5 * self.cfg.target_kl
 
     # ---- checkpoints ----
     def checkpoint_parts(self) -> Parts:

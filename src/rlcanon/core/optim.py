@@ -137,18 +137,26 @@ class GradientStep:
         self.optimizer.step()
         return norm
 
-    def fit(self, loss_fn: Callable[..., tuple[torch.Tensor, Any]], batches: list[tuple[Any, ...]]) -> list[Any]:
-        """One step per argument tuple, in order: ``loss, aux = loss_fn(*args)``, then ``self(loss)``.
-        Returns the ``aux`` values. An accelerator registered for ``loss_fn`` (:mod:`rlcanon.fused`)
-        may run the whole loop fused, with the same result."""
+    def fit(
+        self,
+        loss_fn: Callable[..., tuple[torch.Tensor, Any]],
+        batches: list[tuple[Any, ...]],
+        stop: Callable[[Any], bool] | None = None,
+    ) -> list[Any]:
+        """One step per argument tuple, in order: ``loss, aux = loss_fn(*args)``, then, unless
+        ``stop(aux)`` says to end the loop there, ``self(loss)``. Returns the ``aux`` of the steps
+        taken. An accelerator registered for ``loss_fn`` (:mod:`rlcanon.fused`) may run the whole
+        loop fused, with the same result."""
         from rlcanon.fused import fused_fit
 
-        fast = fused_fit(loss_fn, self, batches)
+        fast = fused_fit(loss_fn, self, batches, stop)
         if fast is not None:
             return fast
         out = []
         for args in batches:
             loss, aux = loss_fn(*args)
+            if stop is not None and stop(aux):
+                break
             self(loss)
             out.append(aux)
         return out

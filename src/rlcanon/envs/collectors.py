@@ -23,7 +23,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from rlcanon.buffers.transition import Transition
-from rlcanon.envs.episodes import EpisodeStatistics, find_wrapper
+from rlcanon.envs.episodes import find_wrapper
+from rlcanon.envs.normalize import NormalizeReward
 from rlcanon.errors import ConfigError, NonFiniteError
 
 
@@ -42,10 +43,14 @@ class VecStepper:
 
     def __init__(self, env: gym.vector.VectorEnv, seed: int | None) -> None:
         check_autoreset(env)
-        stats = find_wrapper(env, EpisodeStatistics)
-        self.env = env if stats is not None else EpisodeStatistics(env)
-        self.stats: EpisodeStatistics = stats or self.env
+        self.env = env
         self.num_envs = env.num_envs
+        # episode returns are the env's own: read below a reward normaliser, if there is one
+        self._scaler: NormalizeReward | None = find_wrapper(env, NormalizeReward)
+        self.ep_return = np.zeros(self.num_envs, dtype=np.float64)
+        self.ep_length = np.zeros(self.num_envs, dtype=np.int64)
+        self.finished_returns: list[float] = []
+        self.finished_lengths: list[int] = []
         obs, self.infos = self.env.reset(seed=seed)
         self.obs = np.asarray(obs)
         self._check_obs(self.obs)
@@ -71,11 +76,23 @@ class VecStepper:
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
         ended = terminated | truncated
+        raw = rewards if self._scaler is None else self._scaler.last_raw
         if self.autoreset.any():
             valid = ~self.autoreset
             terminated, truncated = terminated & valid, truncated & valid
+            self.ep_return += np.where(valid, raw, 0.0)
+            self.ep_length += valid
+            done = ended & valid
         else:  # the common case: no sub-env is resetting, so every mask is a no-op
             valid = np.ones(self.num_envs, dtype=bool)
+            self.ep_return += raw
+            self.ep_length += 1
+            done = ended
+        if done.any():
+            self.finished_returns.extend(self.ep_return[done].tolist())
+            self.finished_lengths.extend(self.ep_length[done].tolist())
+            self.ep_return[done] = 0.0
+            self.ep_length[done] = 0
         tr = Transition(self.obs, actions, rewards, next_obs, terminated, truncated, valid, infos)
         # the step after an end returned a reset observation: the next one acted on starts an episode
         self.episode_start = self.autoreset
@@ -87,7 +104,9 @@ class VecStepper:
 
     def pop_episodes(self) -> tuple[list[float], list[int]]:
         """Returns and lengths of the episodes finished since the last call (unscaled rewards)."""
-        return self.stats.pop()
+        out = (self.finished_returns, self.finished_lengths)
+        self.finished_returns, self.finished_lengths = [], []
+        return out
 
     def context(self) -> dict[str, Any]:
         """What a recurrent or meta-RL agent may read before acting on ``obs``: whether it starts an

@@ -17,7 +17,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlcanon.envs.episodes import EpisodeStatistics
 from rlcanon.envs.normalize import NormalizeObservation, NormalizeReward
 from rlcanon.envs.single import SingleVectorEnv
 from rlcanon.envs.wrappers import apply_wrappers
@@ -140,7 +139,7 @@ def _from_factory(fn: Callable[[], gym.Env], num_envs: int) -> gym.vector.Vector
 
 def make_training_env(config: Any, env: EnvSpecLike | None = None) -> gym.vector.VectorEnv:
     """The env a deep RL run trains on: ``config.num_envs`` sub-envs with the config's kwargs and
-    wrappers, episode statistics of the raw rewards, then the normalisers the config asks for."""
+    wrappers, then the normalisers the config asks for."""
     vec = make_vec_env(
         env if env is not None else config.env_id,
         config.num_envs,
@@ -148,7 +147,6 @@ def make_training_env(config: Any, env: EnvSpecLike | None = None) -> gym.vector
         env_kwargs=config.env_kwargs,
         wrappers=config.wrappers,
     )
-    vec = EpisodeStatistics(vec)
     if config.normalize_obs:
         vec = NormalizeObservation(vec)
     if config.normalize_reward:

@@ -70,6 +70,8 @@ class NormalizeReward(gym.vector.VectorWrapper):  # type: ignore[misc]
         self.rms = RunningMeanStd(())
         self.returns = np.zeros(self.num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self.last_raw = np.zeros(self.num_envs)
+        """The rewards of the last step before scaling (the collector logs episode returns from them)."""
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         self.returns[:] = 0.0
@@ -79,6 +81,7 @@ class NormalizeReward(gym.vector.VectorWrapper):  # type: ignore[misc]
     def step(self, actions: Any) -> tuple[Any, ...]:
         obs, rew, term, trunc, info = self.env.step(actions)
         rew = np.asarray(rew, dtype=np.float64)
+        self.last_raw = rew
         valid = ~self._autoreset
         self.returns = self.returns * self.gamma + rew
         self.rms.update(self.returns[valid])

@@ -50,7 +50,7 @@ class Accelerator:
     examples: Callable[[int], list[tuple[tuple[Any, ...], dict[str, Any]]]]
     """Random argument sets (seeded) on which the tests compare the two versions."""
     fit: Callable[..., list[Any] | None] | None = None
-    """Optional: ``fit(update, batches)`` runs :meth:`GradientStep.fit` fused (same steps and
+    """Optional: ``fit(update, batches, stop)`` runs :meth:`GradientStep.fit` fused (same steps and
     results), or returns None where it does not apply."""
 
 
@@ -95,14 +95,14 @@ def accelerated(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def fused_fit(loss_fn: Any, update: Any, batches: list[tuple[Any, ...]]) -> list[Any] | None:
+def fused_fit(loss_fn: Any, update: Any, batches: list[tuple[Any, ...]], stop: Any) -> list[Any] | None:
     """The fused loop of :meth:`rlcanon.core.optim.GradientStep.fit`, or None (run it plainly)."""
     name = getattr(loss_fn, "qualified_name", None)
     if not (_enabled and name and batches):
         return None
     _load()
     acc = REGISTRY.get(name)
-    return acc.fit(update, batches) if acc is not None and acc.fit is not None else None
+    return acc.fit(update, batches, stop) if acc is not None and acc.fit is not None else None
 
 
 def cpu_float32(*tensors: Any) -> bool:

@@ -48,6 +48,75 @@ def _head_terms(o: np.ndarray, act: np.ndarray, log_std: np.ndarray | None) -> t
     return logp, ent, zz
 
 
+def ppo_compute(
+    actor: Actor,
+    critic: ValueCritic,
+    b: dict[str, torch.Tensor],
+    clip: float,
+    value_clip: float,
+    vf_coef: float,
+    ent_coef: float,
+    buffers: dict[int, np.ndarray] | None = None,
+) -> tuple[float, np.ndarray, dict[int, np.ndarray]]:
+    """(loss, statistics, gradients by id of actor.net.flat, critic.net.flat and the Gaussian log
+    std), the gradients written into ``buffers`` (by the same ids) when given."""
+    bufs = buffers or {}
+    x = b["obs"].numpy().reshape(len(b["obs"]), -1)
+    o, a_cache = mlp_forward(actor.net, x)
+    v, c_cache = mlp_forward(critic.net, x)
+    v = v[:, 0]
+    act, adv, ret, old_v = b["act"].numpy(), b["adv"].numpy(), b["ret"].numpy(), b["val"].numpy()
+    head = actor.head
+    log_std = head.log_std if isinstance(head, DiagGaussianHead) else None
+    ls = None if log_std is None else log_std.detach().numpy()
+    logp, ent, head_ctx = _head_terms(o, act, ls)
+    log_ratio = logp - b["logp"].numpy()
+    ratio = np.exp(log_ratio)
+    s1 = ratio * adv
+    s2 = np.clip(ratio, 1.0 - clip, 1.0 + clip) * adv
+    pg = -np.minimum(s1, s2).mean()
+    err = v - ret
+    n = len(ratio)
+    if value_clip > 0:
+        delta = v - old_v
+        err_c = old_v + np.clip(delta, -value_clip, value_clip) - ret
+        vl = np.maximum(err * err, err_c * err_c).mean()
+        dv = np.where(err_c * err_c > err * err, 2.0 * err_c * (np.abs(delta) <= value_clip), 2.0 * err)
+    else:
+        vl = (err * err).mean()
+        dv = 2.0 * err
+    ent_mean = float(ent.mean())
+    loss = pg + vf_coef * vl - ent_coef * ent_mean
+    stats = np.array(
+        [pg, vl, ent_mean, ((ratio - 1.0) - log_ratio).mean(), (np.abs(ratio - 1.0) > clip).mean()], dtype=np.float32
+    )
+    grads: dict[int, np.ndarray] = {}
+    dlogp = np.where(s1 <= s2, -adv * ratio, 0.0) / n
+    if log_std is None:
+        probs, logp_all, ent_rows, rows = head_ctx
+        dout = -probs * dlogp[:, None]  # d log softmax_a / d logits = onehot(a) - p
+        dout[rows, act] += dlogp
+        if ent_coef:
+            dout += (ent_coef / n) * probs * (logp_all + ent_rows[:, None])
+    else:
+        zz = head_ctx
+        dout = dlogp[:, None] * zz * np.exp(-ls)
+        g_std = (dlogp[:, None] * (zz * zz - 1.0)).sum(axis=0) - ent_coef
+        grads[id(log_std)] = _into(bufs.get(id(log_std)), g_std)
+    aid, cid = id(actor.net.flat), id(critic.net.flat)
+    grads[aid] = mlp_backward(actor.net, a_cache, dout.astype(np.float32, copy=False), bufs.get(aid))
+    dv = (dv * (vf_coef / n)).astype(np.float32)[:, None]
+    grads[cid] = mlp_backward(critic.net, c_cache, dv, bufs.get(cid))
+    return float(loss), stats, grads
+
+
+def _into(buf: np.ndarray | None, value: np.ndarray) -> np.ndarray:
+    if buf is None:
+        return value.astype(np.float32)
+    buf[...] = value
+    return buf
+
+
 class PPOLoss(EagerLoss):
     @staticmethod
     def reference(
@@ -58,64 +127,9 @@ class PPOLoss(EagerLoss):
         return ppo_loss.reference(actor, critic, batch, *rest)  # type: ignore[attr-defined, no-any-return]
 
     @staticmethod
-    def compute(  # type: ignore[override]
-        ctx: Any,
-        a_flat: torch.Tensor,
-        c_flat: torch.Tensor,
-        log_std: torch.Tensor,
-        actor: Actor,
-        critic: ValueCritic,
-        b: dict[str, torch.Tensor],
-        clip: float,
-        value_clip: float,
-        vf_coef: float,
-        ent_coef: float,
-    ) -> tuple[float, torch.Tensor, dict[int, np.ndarray]]:
-        x = b["obs"].numpy().reshape(len(b["obs"]), -1)
-        o, a_cache = mlp_forward(actor.net, x)
-        v, c_cache = mlp_forward(critic.net, x)
-        v = v[:, 0]
-        act, adv, ret, old_v = b["act"].numpy(), b["adv"].numpy(), b["ret"].numpy(), b["val"].numpy()
-        categorical = isinstance(actor.head, CategoricalHead)
-        ls = None if categorical else log_std.detach().numpy()
-        logp, ent, head_ctx = _head_terms(o, act, ls)
-        log_ratio = logp - b["logp"].numpy()
-        ratio = np.exp(log_ratio)
-        s1 = ratio * adv
-        s2 = np.clip(ratio, 1.0 - clip, 1.0 + clip) * adv
-        pg = -np.minimum(s1, s2).mean()
-        err = v - ret
-        n = len(ratio)
-        if value_clip > 0:
-            delta = v - old_v
-            err_c = old_v + np.clip(delta, -value_clip, value_clip) - ret
-            vl = np.maximum(err * err, err_c * err_c).mean()
-            dv = np.where(err_c * err_c > err * err, 2.0 * err_c * (np.abs(delta) <= value_clip), 2.0 * err)
-        else:
-            vl = (err * err).mean()
-            dv = 2.0 * err
-        ent_mean = float(ent.mean())
-        loss = pg + vf_coef * vl - ent_coef * ent_mean
-        stats = torch.tensor(
-            [pg, vl, ent_mean, ((ratio - 1.0) - log_ratio).mean(), (np.abs(ratio - 1.0) > clip).mean()],
-            dtype=torch.float32,
-        )
-        grads: dict[int, np.ndarray] = {}
-        dlogp = np.where(s1 <= s2, -adv * ratio, 0.0) / n
-        if categorical:
-            probs, logp_all, ent_rows, rows = head_ctx
-            dout = -probs * dlogp[:, None]  # d log softmax_a / d logits = onehot(a) - p
-            dout[rows, act] += dlogp
-            if ent_coef:
-                dout += (ent_coef / n) * probs * (logp_all + ent_rows[:, None])
-        else:
-            zz = head_ctx
-            dout = dlogp[:, None] * zz * np.exp(-ls)
-            grads[id(log_std)] = ((dlogp[:, None] * (zz * zz - 1.0)).sum(axis=0) - ent_coef).astype(np.float32)
-        grads[id(a_flat)] = mlp_backward(actor.net, a_cache, dout.astype(np.float32, copy=False))
-        dv = (dv * (vf_coef / n)).astype(np.float32)[:, None]
-        grads[id(c_flat)] = mlp_backward(critic.net, c_cache, dv)
-        return float(loss), stats, grads
+    def compute(ctx: Any, *args: Any) -> tuple[float, torch.Tensor, dict[int, np.ndarray]]:  # type: ignore[override]
+        loss, stats, grads = ppo_compute(*args[3:])
+        return loss, torch.from_numpy(stats), grads
 
 
 def _applies(actor: Any, critic: Any, batch: dict[str, torch.Tensor], *args: Any) -> bool:
@@ -139,6 +153,33 @@ def _run(
         actor.net.flat, critic.net.flat, log_std, actor, critic, batch, *(float(r) for r in rest)
     )
     return result
+
+
+def _fit(update: Any, batches: list[tuple[Any, ...]], stop: Any = None) -> list[torch.Tensor] | None:
+    """The steps of ``update.fit(ppo_loss, batches, stop)`` without autograd."""
+    from rlcanon.core.optim import clip_grad_norm
+
+    actor, critic = batches[0][0], batches[0][1]
+    if not _applies(*batches[0]) or any(b[0] is not actor or b[1] is not critic for b in batches):
+        return None
+    params = update.params
+    wanted = [actor.net.flat, critic.net.flat]
+    if isinstance(actor.head, DiagGaussianHead):
+        wanted.append(actor.head.log_std)
+    if {id(p) for p in params} != {id(p) for p in wanted}:
+        return None
+    buffers = {id(p): np.empty(p.shape, dtype=np.float32) for p in params}
+    out = []
+    for args in batches:
+        stats = torch.from_numpy(ppo_compute(*args, buffers=buffers)[1])
+        if stop is not None and stop(stats):
+            break
+        for p in params:
+            p.grad = torch.from_numpy(buffers[id(p)])
+        clip_grad_norm(params, update.max_grad_norm)
+        update.optimizer.step()
+        out.append(stats)
+    return out
 
 
 def _examples(seed: int) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
@@ -174,4 +215,4 @@ def _examples(seed: int) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
     return cases
 
 
-register("rlcanon.algos.ppo.ppo_loss", Accelerator(_applies, _run, _examples))
+register("rlcanon.algos.ppo.ppo_loss", Accelerator(_applies, _run, _examples, _fit))

@@ -95,7 +95,7 @@ def _run(
     return result
 
 
-def _fit(update: Any, batches: list[tuple[Any, ...]]) -> list[torch.Tensor] | None:
+def _fit(update: Any, batches: list[tuple[Any, ...]], stop: Any = None) -> list[torch.Tensor] | None:
     """The gradient steps of ``update.fit(td_loss, batches)`` without autograd: the Q network's
     kernels, the Huber gradient, clipping and the optimizer step, per batch."""
     from rlcanon.core.optim import clip_grad_norm
@@ -107,14 +107,16 @@ def _fit(update: Any, batches: list[tuple[Any, ...]]) -> list[torch.Tensor] | No
     if {id(p) for p in params} != {id(m.flat) for m in _nets(q_net)}:
         return None
     buffers = {id(p): np.empty(p.shape, dtype=np.float32) for p in params}
-    for p in params:
-        p.grad = torch.from_numpy(buffers[id(p)])
     out = []
     for args in batches:
-        q_taken = td_compute(*args, buffers=buffers)[1]
+        q_taken = torch.from_numpy(td_compute(*args, buffers=buffers)[1])
+        if stop is not None and stop(q_taken):
+            break
+        for p in params:
+            p.grad = torch.from_numpy(buffers[id(p)])
         clip_grad_norm(params, update.max_grad_norm)
         update.optimizer.step()
-        out.append(torch.from_numpy(q_taken))
+        out.append(q_taken)
     return out
 
 

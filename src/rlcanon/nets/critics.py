@@ -68,6 +68,8 @@ class DiscreteQ(nn.Module):
             self.advantage = MLP(feat, hidden, n_actions, ensemble_size=ensemble_size)
         else:
             self.q = MLP(feat, hidden, n_actions, ensemble_size=ensemble_size)
+        # plain references for the acting path (module attribute lookups cost microseconds there)
+        self._mlps: tuple[MLP, ...] = (self.value, self.advantage) if dueling else (self.q,)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         feat = self.encoder(obs)
@@ -84,9 +86,10 @@ class DiscreteQ(nn.Module):
                 return self(torch.as_tensor(obs, device=device)).cpu().numpy()  # type: ignore[no-any-return]
         x = obs.reshape(len(obs), -1)
         if self.dueling:
-            adv = self.advantage.infer(x)
-            return self.value.infer(x) + adv - adv.mean(axis=-1, keepdims=True)  # type: ignore[no-any-return]
-        return self.q.infer(x)
+            value, advantage = self._mlps
+            adv = advantage.infer(x)
+            return value.infer(x) + adv - adv.mean(axis=-1, keepdims=True)  # type: ignore[no-any-return]
+        return self._mlps[0].infer(x)
 
 
 class ContinuousQ(nn.Module):

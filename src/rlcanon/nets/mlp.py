@@ -128,9 +128,10 @@ class MLP(nn.Module):
 
     def numpy_views(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(weights, biases) as NumPy views of the CPU parameter (rebuilt if it moved)."""
-        key = (self.flat.data_ptr(), self.flat.shape)
+        flat = self._parameters["flat"]
+        key = (flat.data_ptr(), flat.shape)  # type: ignore[union-attr]
         if key != self._np_key:
-            self._np_views = self.layout.views(self.flat.detach().numpy())
+            self._np_views = self.layout.views(flat.detach().numpy())  # type: ignore[union-attr]
             self._np_key = key
         return self._np_views
 
@@ -164,7 +165,7 @@ class MLP(nn.Module):
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """Outputs for a NumPy batch, without a graph: the acting path (kernels on the CPU)."""
-        if kernels.fast_path_enabled() and self.flat.is_cpu:
+        if kernels.fast_path_enabled() and self._parameters["flat"].is_cpu:  # type: ignore[union-attr]
             return kernels.infer(self, x)
         with torch.no_grad():
             out = self(torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.flat.device))
