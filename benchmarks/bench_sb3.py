@@ -37,7 +37,7 @@ BUDGET = {"ppo": 100_000, "dqn": 50_000}
 
 
 def run_rlcanon(algo: str, seed: int, eval_every: int, workdir: Path) -> dict:
-    from rlcanon.core.logger import read_metrics
+    from rlcanon.run.logger import read_metrics
     from rlcanon.registry import ALGOS, make_config
 
     # the Zoo's 1-step returns, target interval and constant rate, as SB3 gets them (the preset

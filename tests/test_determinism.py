@@ -1,29 +1,22 @@
-"""The same seed gives the same returns on CPU."""
+"""The same seed gives the same run on the CPU, for every registry entry."""
 
 import pytest
 
-from rlcanon.core.logger import read_metrics
-from rlcanon.registry import ALGOS, make_config
-
-SMALL = {
-    "ppo": {"num_envs": 2, "num_steps": 64, "batch_size": 64},
-    "dqn": {"learning_starts": 64, "train_freq": 16, "gradient_steps": 4, "batch_size": 16},
-}
+from rlcanon.registry import ENTRIES, make_config
+from rlcanon.run.logger import read_metrics
 
 
-@pytest.mark.parametrize("algo", sorted(ALGOS))
-def test_same_seed_same_run(algo, tmp_path):
-    def run(name, seed):
-        cfg = make_config(
-            algo, "CartPole-v1", total_timesteps=1536, eval_episodes=3, seed=seed, **SMALL[algo]
-        )
-        res = ALGOS[algo].train(cfg, run_dir=tmp_path / name, progress=False)
-        cols = read_metrics(tmp_path / name)
-        return (
-            cols["charts/episodic_return"],
-            [v for k, v in cols.items() if k.startswith("loss/")],
-            res.summary,
-        )
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_same_seed_same_run(name, tmp_path):
+    entry = ENTRIES[name]
+
+    def run(tag, seed):
+        cfg = make_config(name, entry.smoke_env, eval_episodes=3, seed=seed, **entry.smoke)
+        cfg = type(cfg)(**{**cfg.__dict__, cfg.BUDGET: cfg.budget * 3})
+        res = entry.train(cfg, run_dir=tmp_path / tag, progress=False)
+        cols = read_metrics(tmp_path / tag)
+        losses = [v for k, v in cols.items() if k.startswith("loss/")]
+        return cols["charts/episodic_return"], losses, res.summary
 
     r1, l1, s1 = run("a", 3)
     r2, l2, s2 = run("b", 3)

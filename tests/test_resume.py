@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from rlcanon.core.logger import read_metrics
+from rlcanon.run.logger import read_metrics
 
 ARGS = [
     "--env-id",
@@ -131,7 +131,6 @@ def test_resume_can_change_the_device(tmp_path):
         hidden=(16,),
         eval_episodes=1,
         device="cpu",
-        backend="torch",
     )
     train(cfg, run_dir=run, progress=False)
     result = resume(run, total_timesteps=600, progress=False, device="auto")
@@ -143,3 +142,23 @@ def test_resume_can_change_the_device(tmp_path):
         text=True,
     )
     assert res.returncode != 0 and "device='gpu'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_resume_accepts_the_recorded_flags_and_names_a_changed_one(tmp_path):
+    run = tmp_path / "r"
+    base = ["--total-timesteps", "256", "--num-envs", "2", "--num-steps", "64", "--batch-size", "64", "--no-progress"]
+    first = subprocess.run(
+        [sys.executable, "-m", "rlcanon", "train", "ppo", *base, "--eval-episodes", "1", "--run-dir", str(run)],
+        capture_output=True,
+        text=True,
+    )
+    assert first.returncode == 0, first.stderr
+    again = [sys.executable, "-m", "rlcanon", "train", "ppo", "--resume", str(run)]
+    # the original command's flags, repeated: accepted, and the budget may grow
+    res = subprocess.run([*again, *base[2:], "--total-timesteps", "384"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["total_timesteps"] == 384
+    res = subprocess.run([*again, "--num-steps", "32"], capture_output=True, text=True)
+    assert res.returncode == 2 and "num_steps is 64, not 32" in res.stderr
+    res = subprocess.run([*again, "--total-timesteps", "128"], capture_output=True, text=True)
+    assert res.returncode == 2 and "may only grow" in res.stderr

@@ -1,35 +1,42 @@
 """rlcanon: the reinforcement-learning canon as one fast, tested library.
 
-    from rlcanon import make_config, ALGOS
-    result = ALGOS["ppo"].train(make_config("ppo", "CartPole-v1", seed=1))
+    import rlcanon
+    result = rlcanon.train("ppo", env_id="CartPole-v1", seed=1)   # the call the CLI makes
+    policy = rlcanon.load(result.run_dir)
+    action, state = policy.predict(obs)                            # one observation or a batch
 
 Families live in subpackages: ``rlcanon.algos`` (DQN, PPO), ``rlcanon.bandits``,
-``rlcanon.tabular`` and ``rlcanon.es``. Heavy modules load on first use.
-
-Small RL matrices gain nothing from many BLAS threads and can be far slower with them on a busy
-machine, so importing rlcanon asks for one BLAS thread unless the user has chosen a number.
+``rlcanon.tabular`` and ``rlcanon.es``. Heavy modules load on first use. Our own environments are
+Gymnasium ids in the ``rlcanon/`` namespace, registered when rlcanon is imported.
 """
 
 from typing import Any
 
-from rlcanon.core.threads import default_blas_threads
-
-default_blas_threads()
-
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "ALGOS": "rlcanon.registry",
+    "ENTRIES": "rlcanon.registry",
     "make_config": "rlcanon.registry",
     "evaluate_run": "rlcanon.runs",
     "resume": "rlcanon.runs",
+    "load": "rlcanon.runs",
     "RLCanonError": "rlcanon.errors",
     "ConfigError": "rlcanon.errors",
     "CheckpointError": "rlcanon.errors",
     "TrainingError": "rlcanon.errors",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", "train", *_LAZY]
+
+
+def train(algo: str, env_id: str | None = None, *, run_dir: Any = None, progress: bool | None = None, **overrides: Any) -> Any:
+    """Train a registered algorithm (``rlcanon list``) on ``env_id`` with its tuned preset and the
+    config ``overrides``; returns the run directory, summary and agent (as ``rlcanon train`` does)."""
+    from rlcanon.registry import get_entry, make_config
+
+    config = make_config(algo, env_id, **overrides)
+    return get_entry(algo).train(config, run_dir=run_dir, progress=progress)
 
 
 def __getattr__(name: str) -> Any:
@@ -38,3 +45,14 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'rlcanon' has no attribute {name!r}")
+
+
+def _register_envs() -> None:
+    try:
+        from rlcanon.envs.registration import register_envs
+    except ImportError:  # gymnasium missing: nothing to register into
+        return
+    register_envs()
+
+
+_register_envs()

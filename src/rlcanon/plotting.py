@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from rlcanon.core.logger import read_metrics
+from rlcanon.run.logger import read_metrics
 from rlcanon.errors import CheckpointError, ConfigError
 
 

@@ -28,7 +28,8 @@ class Entry:
     learner_name: str
     summary: str
     smoke: Mapping[str, Any] = field(default_factory=dict)
-    """Overrides that make a run of a few seconds (smoke, determinism and resume tests)."""
+    """Overrides that make a run of about a second, the budget included (smoke, determinism and
+    resume tests use them)."""
     smoke_env: str = "CartPole-v1"
     presets: Presets = field(default_factory=Presets)
 
@@ -62,7 +63,14 @@ def _entries() -> dict[str, Entry]:
             "DQNConfig",
             "DQNAgent",
             "Deep Q-Network with Double, dueling, n-step and prioritized-replay flags",
-            smoke={"learning_starts": 64, "train_freq": 16, "gradient_steps": 4, "batch_size": 16, "buffer_size": 2048},
+            smoke={
+                "total_timesteps": 512,
+                "learning_starts": 64,
+                "train_freq": 16,
+                "gradient_steps": 4,
+                "batch_size": 16,
+                "buffer_size": 2048,
+            },
             presets=Presets(p.PRESETS["dqn"], p.VALUE_BASED_RULES),
         ),
         Entry(
@@ -72,7 +80,7 @@ def _entries() -> dict[str, Entry]:
             "PPOConfig",
             "PPOAgent",
             "Proximal Policy Optimization (clipped surrogate, GAE); discrete or continuous",
-            smoke={"num_envs": 2, "num_steps": 64, "batch_size": 64},
+            smoke={"total_timesteps": 512, "num_envs": 2, "num_steps": 64, "batch_size": 64},
             presets=Presets(p.PRESETS["ppo"]),
         ),
         Entry(

@@ -1,71 +1,108 @@
-"""Operations on finished or interrupted run directories: load, evaluate, resume."""
+"""Operations on finished or interrupted run directories, for every family alike: load, evaluate,
+resume. The registry entry named in ``config.json`` says how to rebuild the learner; nothing here
+knows an algorithm by name."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rlcanon.core import checkpoint as ckpt
-from rlcanon.core.config import from_dict
-from rlcanon.core.run import TrainResult
-from rlcanon.core.rundir import read_config
+from rlcanon.core.config import from_dict, to_dict
 from rlcanon.core.seeding import seed_everything
-from rlcanon.core.threads import set_torch_threads
-from rlcanon.envs.evaluate import evaluate
+from rlcanon.core.threads import thread_limits
 from rlcanon.errors import CheckpointError, ConfigError
-from rlcanon.registry import get_algo
+from rlcanon.registry import Entry, get_entry
+from rlcanon.run import checkpoint as ckpt
+from rlcanon.run.harness import TrainResult, evaluate_learner, load_learner_state, train_run
+from rlcanon.run.rundir import read_config
+
+MUTABLE = ("device",)
+"""Settings a resumed or evaluated run may change besides its budget."""
 
 
-def load_config(run_dir: str | Path, **overrides: Any) -> tuple[str, Any]:
-    """(algo name, config) of a run directory, with the ``overrides`` that are not None applied
-    (checked like any config: a bad value raises ConfigError)."""
-    import dataclasses
-
+def load_config(run_dir: str | Path, **overrides: Any) -> tuple[Entry, Any]:
+    """(registry entry, config) of a run directory, with the ``overrides`` that are not None
+    applied (checked like any config: a bad value raises ConfigError)."""
     record = read_config(run_dir)
-    entry = get_algo(record["algo"])
+    try:
+        entry = get_entry(record["algo"])
+    except ConfigError:
+        raise CheckpointError(f"{run_dir}/config.json names {record['algo']!r}, which this rlcanon does not know") from None
     try:
         config = from_dict(entry.config, record["config"])
     except (TypeError, ConfigError) as exc:
         raise CheckpointError(f"{run_dir}/config.json does not match this rlcanon ({exc})") from None
     changes = {k: v for k, v in overrides.items() if v is not None}
-    return record["algo"], dataclasses.replace(config, **changes) if changes else config
+    return entry, dataclasses.replace(config, **changes) if changes else config
 
 
-def load_agent(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
-    """(agent with the latest checkpoint loaded, config, checkpoint state); ``device`` overrides the
-    run's torch device (a run trained on a GPU loads on a CPU-only machine with ``device='cpu'``)."""
-    algo, config = load_config(run_dir, device=device)
-    set_torch_threads(config.torch_threads)
-    arrays, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
-    if state.get("algo") != algo:
-        raise CheckpointError(f"checkpoint in {run_dir} is for {state.get('algo')!r}, config says {algo!r}")
-    agent = get_algo(algo).agent(config, config.env_id, seed_everything(config.seed))
-    agent.load_state(arrays, state["agent"])
-    return agent, config, state
+def changed_settings(entry: Entry, recorded: Any, flags: dict[str, Any]) -> dict[str, Any]:
+    """The flags a resume may apply: the budget (never below the recorded one) and :data:`MUTABLE`
+    settings; a flag equal to its recorded value is accepted and dropped; any other change is
+    refused by name."""
+    budget = recorded.BUDGET
+    old = to_dict(recorded)
+    new = to_dict(dataclasses.replace(recorded, **flags)) if flags else old
+    changes = {}
+    for name in flags:
+        if new[name] == old[name]:
+            continue
+        if name == budget:
+            if flags[name] < getattr(recorded, budget):
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} {flags[name]} is below the run's {getattr(recorded, budget)}; "
+                    f"a resumed run's budget may only grow"
+                )
+        elif name not in MUTABLE:
+            raise ConfigError(
+                f"--resume continues the recorded run, whose {name} is {old[name]!r}, not {new[name]!r}; "
+                f"only --{budget.replace('_', '-')} and --device may change (start a new run for other settings)"
+            )
+        changes[name] = flags[name]
+    return changes
+
+
+def load_learner(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """(learner with the latest checkpoint loaded, config, checkpoint state); ``device`` overrides
+    the run's torch device (a run trained on a GPU loads on a CPU-only machine with 'cpu')."""
+    entry, config = load_config(run_dir, device=device) if device else load_config(run_dir)
+    ckpt_dir = ckpt.latest_checkpoint(run_dir)
+    arrays, state = ckpt.load_checkpoint(ckpt_dir)
+    learner = entry.make(config, config.env_id, seed_everything(config.seed))
+    try:
+        load_learner_state(entry.name, learner, arrays, state, str(ckpt_dir))
+    except BaseException:
+        _close(learner)
+        raise
+    return learner, config, state
+
+
+def _close(learner: Any) -> None:
+    for part in (getattr(learner, "close", None), getattr(getattr(learner, "envs", None), "close", None)):
+        if part is not None:
+            part()
 
 
 def evaluate_run(
     run_dir: str | Path, episodes: int | None = None, seed: int | None = None, device: str | None = None
 ) -> dict[str, Any]:
-    """Evaluate the latest checkpoint with the deterministic policy; same keys as summary.json.
-    Works for deep RL, ES policy-search and tabular run directories."""
-    kind = read_config(run_dir)["algo"]
-    if kind == "es-policy":
-        from rlcanon.es.policy import evaluate_es_run
-
-        return evaluate_es_run(run_dir, episodes, seed or 0)
-    if kind == "tabular":
-        from rlcanon.tabular.learn import evaluate_tabular_run
-
-        return evaluate_tabular_run(run_dir, episodes, seed or 0)
-    agent, config, state = load_agent(run_dir, device)
-    n = episodes if episodes is not None else config.eval_episodes
-    if n < 1:
-        raise ConfigError(f"episodes={n} is not allowed; it must be >= 1")
-    eval_seed = seed if seed is not None else config.seed + 20_000
-    returns = evaluate(agent.act_eval, config.env_id, n, eval_seed)
+    """Evaluate the latest checkpoint with the deterministic policy; same keys as summary.json."""
+    if episodes is not None and not 1 <= episodes <= 100_000:
+        raise ConfigError(f"episodes={episodes} is not allowed; it must be an integer in [1, 100000]")
+    if seed is not None and not 0 <= seed <= 2**32 - 1:
+        raise ConfigError(f"seed={seed} is not allowed; it must be an integer in [0, {2**32 - 1}]")
+    _, config = load_config(run_dir)
+    with thread_limits(getattr(config, "torch_threads", 1)):
+        learner, config, state = load_learner(run_dir, device)
+        try:
+            n = episodes if episodes is not None else config.eval_episodes
+            eval_seed = seed if seed is not None else config.seed + 20_000
+            returns = evaluate_learner(learner, config, config.env_id, n, eval_seed)
+        finally:
+            _close(learner)
     return {
         "run_dir": str(run_dir),
         "env_id": config.env_id,
@@ -76,13 +113,51 @@ def evaluate_run(
     }
 
 
-def resume(
-    run_dir: str | Path,
-    total_timesteps: int | None = None,
-    progress: bool | None = None,
-    device: str | None = None,
-) -> TrainResult:
-    """Continue a run from its last checkpoint, optionally to a new total step count or on another
-    torch device (a run begun on a GPU can go on on the CPU, and the reverse)."""
-    algo, config = load_config(run_dir, total_timesteps=total_timesteps, device=device)
-    return get_algo(algo).train(config, run_dir=run_dir, resume=True, progress=progress)
+def resume(run_dir: str | Path, progress: bool | None = None, **flags: Any) -> TrainResult:
+    """Continue a run from its last checkpoint. ``flags`` may repeat recorded settings; only the
+    budget (``total_timesteps``, ``generations``, ``episodes``; it may grow) and the device may
+    change, and anything else is refused by name."""
+    if not str(run_dir):
+        raise ConfigError("--resume needs a run directory; got ''")
+    entry, recorded = load_config(run_dir)
+    changes = changed_settings(entry, recorded, {k: v for k, v in flags.items() if v is not None})
+    config = dataclasses.replace(recorded, **changes) if changes else recorded
+    return train_run(entry.name, config, entry.make, run_dir=run_dir, resume=True, progress=progress)
+
+
+class Policy:
+    """A trained run's policy for use outside rlcanon: ``predict(obs, state=None,
+    episode_start=None, deterministic=True) -> (actions, state)`` for one observation or a batch.
+    Observations are normalised with the run's frozen statistics when it trained with them."""
+
+    def __init__(self, learner: Any, config: Any) -> None:
+        from rlcanon.envs.normalize import normalizers
+
+        self.learner, self.config = learner, config
+        self.observation_space, self.action_space = learner.observation_space, learner.action_space
+        self._obs_norm = normalizers(getattr(learner, "envs", None)).get("obs")
+
+    def predict(
+        self,
+        obs: Any,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        x = np.asarray(obs)
+        shape = tuple(getattr(self.observation_space, "shape", None) or ())
+        single = x.shape == shape
+        batch = x[None] if single else x
+        if batch.ndim < 1 or batch.shape[1:] != shape:
+            raise ConfigError(f"observation of shape {x.shape} does not fit this policy; expected {shape} or (n, *{shape})")
+        if self._obs_norm is not None:
+            batch = self._obs_norm.rms.normalize(batch.astype(np.float64))
+        start = np.ones(len(batch), dtype=bool) if episode_start is None else np.atleast_1d(episode_start)
+        actions, state = self.learner.predict(batch, state, start, deterministic)
+        return (actions[0] if single else actions), state
+
+
+def load(run_dir: str | Path, device: str | None = None) -> Policy:
+    """The policy of a run directory's latest checkpoint (see :class:`Policy`)."""
+    learner, config, _ = load_learner(run_dir, device)
+    return Policy(learner, config)

@@ -9,13 +9,14 @@ from rlcanon.errors import ConfigError
 from rlcanon.tabular import METHODS, TabularConfig, train
 from rlcanon.tabular.dp import value_iteration
 from rlcanon.tabular.learn import run_episodes
-from rlcanon.tabular.mdp import chain, make_tabular_env, model_of
+from rlcanon.envs.toy import chain
+from rlcanon.tabular.mdp import make_tabular_env, model_of
 
 
 def test_q_learning_converges_to_dp_optimum():
     cfg = TabularConfig(
         method="q-learning",
-        env_id="Chain-v0",
+        env_id="rlcanon/Chain-v0",
         episodes=400,
         alpha=0.5,
         gamma=0.9,
@@ -34,7 +35,7 @@ def test_q_learning_converges_to_dp_optimum():
 def test_other_td_methods_find_the_optimal_chain_policy(method):
     cfg = TabularConfig(
         method=method,
-        env_id="Chain-v0",
+        env_id="rlcanon/Chain-v0",
         episodes=300,
         alpha=0.3,
         gamma=0.9,
@@ -88,9 +89,9 @@ class Spy:
 
 
 def test_count_bonus_is_beta_over_sqrt_n():
-    env = make_tabular_env("Chain-v0", max_steps=3)
+    env = make_tabular_env("rlcanon/Chain-v0", max_steps=3)
     spy = Spy(5, 2)
-    cfg = TabularConfig(method="q-learning", env_id="Chain-v0", episodes=2, epsilon=1.0, bonus_beta=0.5)
+    cfg = TabularConfig(method="q-learning", env_id="rlcanon/Chain-v0", episodes=2, epsilon=1.0, bonus_beta=0.5)
     run_episodes(cfg, env, spy, np.random.default_rng(0))
     seen = {}
     for s, a, r in spy.rewards:
@@ -103,7 +104,7 @@ def test_count_bonus_is_beta_over_sqrt_n():
 def test_every_method_runs_and_is_deterministic(method, tmp_path):
     gamma = 0.9 if "iteration" in method else 1.0
     cfg = TabularConfig(
-        method=method, env_id="GridWorld-v0", episodes=30, gamma=gamma, seed=3, eval_episodes=2
+        method=method, env_id="rlcanon/GridWorld-v0", episodes=30, gamma=gamma, seed=3, eval_episodes=2
     )
     a = train(cfg, run_dir=tmp_path / "a")
     b = train(cfg, write=False)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from rlcanon.core import checkpoint as ckpt
+from rlcanon.run import checkpoint as ckpt
 from rlcanon.errors import CheckpointError
 
 

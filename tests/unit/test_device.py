@@ -1,7 +1,7 @@
 """The torch device setting: validation, the 'auto' rule, and runs that move between devices.
 
 The CUDA tests run only where a GPU is visible; on CPU-only machines the same code path is checked
-with device='cpu' and the torch backend."""
+with device='cpu'."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from rlcanon.algos.dqn import train as train_dqn
 from rlcanon.algos.ppo import PPOConfig
 from rlcanon.algos.ppo import train as train_ppo
 from rlcanon.core.device import resolve_device
-from rlcanon.core.run import use_kernels
 from rlcanon.core.seeding import seed_everything
 from rlcanon.errors import ConfigError
-from rlcanon.nets.mlp import mlp
 from rlcanon.runs import evaluate_run
 
 CUDA = torch.cuda.is_available()
@@ -42,15 +40,6 @@ def test_asking_for_cuda_without_a_gpu_names_the_problem_and_the_way_out():
         resolve_device("cuda", pixels=False)
 
 
-def test_numpy_kernels_refuse_a_gpu_device_and_auto_falls_back_to_torch():
-    net = mlp(4, [8], 2)
-    cuda = torch.device("cuda")
-    with pytest.raises(ConfigError, match="backend='numpy' runs on the CPU only"):
-        use_kernels("numpy", cuda, net)
-    assert not use_kernels("auto", cuda, net)
-    assert use_kernels("auto", torch.device("cpu"), net)
-
-
 def _short_dqn(device: str, **kw) -> DQNConfig:
     return DQNConfig(
         total_timesteps=600,
@@ -61,7 +50,6 @@ def _short_dqn(device: str, **kw) -> DQNConfig:
         target_update_interval=20,
         hidden=(16,),
         eval_episodes=2,
-        backend="torch",
         device=device,
         **kw,
     )
@@ -91,7 +79,7 @@ def test_dqn_updates_match_between_cpu_and_cuda():
     rng = np.random.default_rng(0)
     obs = rng.standard_normal((16, 4)).astype(np.float32)
     acts, target = rng.integers(0, 2, 16), rng.standard_normal(16).astype(np.float32)
-    tds = [a._step(obs, acts, target, None) for a in agents]
+    tds = [a._step(*(torch.as_tensor(v, device=a.device) for v in (obs, acts, target)), None) for a in agents]
     np.testing.assert_allclose(tds[0], tds[1], rtol=1e-4, atol=1e-5)
     for p, q in zip(agents[0].q.parameters(), agents[1].q.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().cpu().numpy(), rtol=1e-4, atol=1e-5)
@@ -109,7 +97,6 @@ def test_ppo_trains_on_the_device_and_its_checkpoint_evaluates(device, env_id, t
         update_epochs=2,
         hidden=(16,),
         eval_episodes=1,
-        backend="torch",
         device=device,
     )
     res = train_ppo(cfg, run_dir=tmp_path, progress=False)

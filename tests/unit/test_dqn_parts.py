@@ -61,13 +61,13 @@ def test_batched_targets_match_per_step_targets():
     b.buffer = a.buffer
     b.q.load_state_dict(a.q.state_dict())
     b.q_target.load_state_dict(a.q_target.state_dict())
-    b.opt.load_state_dict(a.opt.state_dict())
+    b.update.optimizer.load_state_dict(a.update.optimizer.state_dict())
     a.rng, b.rng = np.random.default_rng(5), np.random.default_rng(5)
     a._train(4)  # one chunk of 4
     all_idx = b.buffer.sample_indices(b.rng, 32)  # the same indices, one step at a time
     for idx in np.split(all_idx, 4):
         batch = b.buffer.batch(idx)
-        b._step(batch["obs"], batch["actions"], b._targets(batch), None)
+        b._step(*(torch.from_numpy(x) for x in (batch["obs"], batch["actions"], b._targets(batch))), None)
     torch.testing.assert_close(_params(a.q), _params(b.q), rtol=1e-5, atol=1e-6)
 
 

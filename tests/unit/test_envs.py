@@ -31,3 +31,103 @@ def test_single_vector_env_matches_sync_vector_env(env_id):
     assert ends >= 2
     ours.close()
     ref.close()
+
+
+def test_own_envs_are_gymnasium_ids_in_the_rlcanon_namespace():
+    import rlcanon  # noqa: F401  (registers on import)
+
+    env = gym.make("rlcanon/Chain-v0", n=7)
+    assert env.observation_space.n == 7
+    assert env.spec.max_episode_steps == 200
+    for env_id in ("rlcanon/RiverSwim-v0", "rlcanon/GridWorld-v0"):
+        gym.make(env_id).reset(seed=0)
+
+
+def test_env_kwargs_and_named_wrappers_reach_the_env():
+    vec = make_vec_env("CartPole-v1", 2, env_kwargs={"sutton_barto_reward": True}, wrappers=("time-limit:max_episode_steps=5",))
+    vec.reset(seed=0)
+    steps = 0
+    while True:
+        _, rew, term, trunc, _ = vec.step(np.zeros(2, dtype=np.int64))
+        steps += 1
+        if trunc.any() or term.any():
+            break
+    assert steps <= 5 and trunc.any()
+    assert (rew == 0).all()  # the Sutton-Barto reward pays 0 per step
+
+
+def test_unknown_wrapper_and_bad_arguments_are_refused_by_name():
+    from rlcanon.envs.wrappers import parse_wrapper
+    from rlcanon.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown wrapper 'nope'"):
+        parse_wrapper("nope")
+    with pytest.raises(ConfigError, match="takes"):
+        parse_wrapper("time-limit:steps=3")
+    with pytest.raises(ConfigError, match="must be >= 1"):
+        parse_wrapper("time-limit:max_episode_steps=0")
+
+
+def test_a_vector_env_with_another_autoreset_mode_is_refused():
+    from gymnasium.vector import AutoresetMode
+
+    from rlcanon.envs.collectors import VecStepper
+    from rlcanon.errors import ConfigError
+
+    env = gym.make_vec("CartPole-v1", 2, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+    with pytest.raises(ConfigError, match="NEXT_STEP"):
+        VecStepper(env, seed=0)
+
+
+def test_collector_context_and_raw_episode_returns_under_reward_scaling():
+    from rlcanon.envs.collectors import VecStepper
+    from rlcanon.envs.normalize import NormalizeReward
+
+    env = NormalizeReward(make_vec_env("CartPole-v1", 2), gamma=0.99)
+    step = VecStepper(env, seed=0)
+    assert step.context()["episode_start"].all()
+    starts_seen = False
+    for t in range(120):
+        actions = np.full(2, t % 2, dtype=np.int64)
+        tr = step.step(actions)
+        ctx = step.context()
+        np.testing.assert_array_equal(ctx["prev_actions"], np.where(ctx["episode_start"], 0, actions))
+        starts_seen |= bool(ctx["episode_start"].any())
+        assert (tr.rewards != 1.0).any()  # scaled rewards reach the learner
+    returns, lengths = step.pop_episodes()
+    assert starts_seen and returns
+    np.testing.assert_allclose(returns, lengths)  # CartPole pays 1 per step: raw returns are logged
+
+
+def test_non_finite_rewards_never_reach_a_buffer():
+    from rlcanon.envs.collectors import VecStepper
+    from rlcanon.errors import NonFiniteError
+
+    class NaNReward(gym.Wrapper):
+        def step(self, action):
+            obs, _, term, trunc, info = self.env.step(action)
+            return obs, float("nan"), term, trunc, info
+
+    step = VecStepper(make_vec_env(lambda: NaNReward(gym.make("CartPole-v1")), 1), seed=0)
+    with pytest.raises(NonFiniteError, match="non-finite reward"):
+        step.step(np.zeros(1, dtype=np.int64))
+
+
+def test_normalisers_save_restore_and_freeze():
+    from rlcanon.envs.normalize import EnvState, NormalizeObservation, NormalizeReward
+
+    env = NormalizeReward(NormalizeObservation(make_vec_env("Pendulum-v1", 2)), 0.99)
+    env.reset(seed=0)
+    for _ in range(50):
+        env.step(np.zeros((2, 1), np.float32))
+    saved = {k: np.array(v) for k, v in EnvState(env).state_arrays().items()}
+    assert set(saved) == {"obs/mean", "obs/var", "obs/count", "reward/mean", "reward/var", "reward/count", "reward/returns"}
+    other = NormalizeReward(NormalizeObservation(make_vec_env("Pendulum-v1", 2)), 0.99)
+    EnvState(other).load_state_arrays(saved)
+    for k, v in EnvState(other).state_arrays().items():
+        np.testing.assert_array_equal(v, saved[k])
+    frozen = NormalizeObservation(make_vec_env("Pendulum-v1", 1), frozen=True)
+    frozen.load_state_arrays({k[4:]: v for k, v in saved.items() if k.startswith("obs/")})
+    frozen.reset(seed=1)
+    frozen.step(np.zeros((1, 1), np.float32))
+    np.testing.assert_array_equal(frozen.rms.mean, saved["obs/mean"])  # evaluation never updates

@@ -126,6 +126,8 @@ class DQNAgent:
             raise ConfigError(f"DQN needs a discrete action space; {config.env_id} has {space}")
         self.n_actions = int(space.n)
         self.stepper = VecStepper(self.envs, seed=config.seed)
+        raw = self.envs.unwrapped  # the spaces a user's observations come in (before normalising)
+        self.observation_space, self.action_space = raw.single_observation_space, raw.single_action_space
         o_space = self.envs.single_observation_space
         shape = obs_shape(o_space)
         self.q = DiscreteQ(shape, self.n_actions, config.hidden, config.dueling)

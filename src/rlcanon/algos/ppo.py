@@ -150,6 +150,8 @@ class PPOAgent:
         self.cfg, self.rng = config, rng
         self.envs = make_training_env(config, env)
         self.stepper = VecStepper(self.envs, seed=config.seed)
+        raw = self.envs.unwrapped  # the spaces a user's observations come in (before normalising)
+        self.observation_space, self.action_space = raw.single_observation_space, raw.single_action_space
         in_dim = int(np.prod(obs_shape(self.envs.single_observation_space)))
         ortho = config.ortho_init
         self.actor = Actor(

@@ -21,14 +21,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_command(args)
     except RLCanonError as exc:
-        print(f"rlcanon: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except OSError as exc:  # an unwritable path, a read-only or full disk: one line, nothing lost
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        return _fail(f"cannot access{where}: {exc.strerror or exc}")
+    except MemoryError:
+        return _fail("out of memory; lower the buffer, batch or network sizes")
     except KeyboardInterrupt:
-        print(
-            "rlcanon: interrupted; the last checkpoint is kept (resume with --resume RUN_DIR)",
-            file=sys.stderr,
-        )
+        print("rlcanon: interrupted; the last checkpoint is kept (resume with --resume RUN_DIR)", file=sys.stderr)
         return 130
+
+
+def _fail(message: str) -> int:
+    text = " ".join(message.split())  # one line, always
+    print(f"rlcanon: error: {text}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from rlcanon.cli.args import add_config_flags, given, parse_assignments
 
 
 def add_parser(sub: Any) -> None:
+    from rlcanon.cli.commands import add_run_flags
     from rlcanon.es import PROBLEMS, STRATEGIES
     from rlcanon.es.policy import ESPolicyConfig
 
@@ -40,32 +41,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="end with one JSON line of the result")
     p.add_argument("--figure", help="with --problem rosenbrock --dim 2: draw the sample clouds to this PNG")
     add_config_flags(p, ESPolicyConfig, skip=("strategy",))
-    p.add_argument("--run-dir", help="policy search: where to write the run")
-    p.add_argument(
-        "--resume", metavar="RUN_DIR", help="policy search: continue RUN_DIR from its last checkpoint"
-    )
-    p.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None, help="show a progress bar"
-    )
+    add_run_flags(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlcanon.cli.commands import run_training
     from rlcanon.errors import ConfigError
     from rlcanon.es import STRATEGIES
-    from rlcanon.es.policy import ESPolicyConfig, resume_search, search
+    from rlcanon.es.policy import ESPolicyConfig
 
     if args.strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {args.strategy!r}; choose one of {sorted(STRATEGIES)}")
     flags = given(args, ESPolicyConfig, skip=("strategy",))
     if args.problem:
         return _problem(args, flags)
-    if args.resume:
-        result = resume_search(args.resume, progress=args.progress)
-    else:
-        result = search(ESPolicyConfig(strategy=args.strategy, **flags), args.run_dir, progress=args.progress)
-    print(json.dumps({"run_dir": str(result.run_dir), **result.summary}))
-    return 0
+    flags["strategy"] = args.strategy
+    return run_training("es-policy", args, flags)
 
 
 def _problem(args: argparse.Namespace, flags: dict[str, Any]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from rlcanon.cli.args import add_config_flags, given
 
 
 def add_parser(sub: Any) -> None:
+    from rlcanon.cli.commands import add_run_flags
     from rlcanon.tabular import METHODS, TabularConfig
 
     p = sub.add_parser(
@@ -22,28 +22,30 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("method", metavar="METHOD", help=f"one of {', '.join(METHODS)}, or cliff-figure")
     add_config_flags(p, TabularConfig, skip=("method",))
-    p.add_argument("--run-dir", help="where to write the run (default: runs/<method>-<env>-s<seed>-<time>)")
+    add_run_flags(p)
     p.add_argument("-o", "--output", help="cliff-figure: output image (.png)")
-    p.add_argument(
-        "--runs", type=int, default=20, help="cliff-figure: independent runs to average (default 20)"
-    )
+    p.add_argument("--runs", type=int, default=20, help="cliff-figure: independent runs to average (default 20)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlcanon.cli.commands import run_training
     from rlcanon.errors import ConfigError
-    from rlcanon.tabular import TabularConfig, train
+    from rlcanon.tabular import METHODS, TabularConfig
 
+    flags = given(args, TabularConfig, skip=("method",))
     if args.method == "cliff-figure":
         from rlcanon.tabular.figures import plot_cliff
 
         if not args.output:
             raise ConfigError("cliff-figure needs -o FILE.png")
-        episodes = getattr(args, "episodes", 500)
-        print(plot_cliff(Path(args.output), runs=args.runs, episodes=episodes, seed=getattr(args, "seed", 0)))
+        if not 1 <= args.runs <= 10_000:
+            raise ConfigError(f"--runs {args.runs} is not allowed; it must be in [1, 10000]")
+        TabularConfig(**flags)  # the same checks as a run
+        print(plot_cliff(Path(args.output), runs=args.runs, episodes=flags.get("episodes", 500), seed=flags.get("seed", 0)))
         return 0
-    flags = given(args, TabularConfig, skip=("method",))
-    cfg = TabularConfig(method=args.method, **flags)
-    result = train(cfg, run_dir=args.run_dir)
-    print(json.dumps({"run_dir": str(result.run_dir), **result.summary}))
-    return 0
+    if args.resume is None and args.method not in METHODS:
+        raise ConfigError(f"method={args.method!r} is not allowed; choose one of {list(METHODS)} or cliff-figure")
+    if args.resume is None:
+        flags["method"] = args.method
+    return run_training("tabular", args, flags)

@@ -179,7 +179,10 @@ def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> float:
         if not (g.is_cpu and g.dtype == torch.float32 and g.is_contiguous()):
             return float(torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True))
         arrays.append(g.numpy().reshape(-1))
-    norm = math.sqrt(sum(float(np.dot(a, a)) for a in arrays))
+    with np.errstate(over="ignore"):
+        norm = math.sqrt(sum(float(np.dot(a, a)) for a in arrays))
+    if math.isinf(norm):  # float32 sums of squares overflow first: redo them in float64
+        norm = math.sqrt(sum(float(np.dot(a.astype(np.float64), a)) for a in arrays))
     if norm > max_norm:
         coef = max_norm / (norm + 1e-6)
         for a in arrays:

@@ -1,5 +1,2 @@
-"""The one env factory, the shared collectors and the wrappers."""
-
-from rlcanon.envs.factory import EnvSpecLike, make_vec_env
-
-__all__ = ["EnvSpecLike", "make_vec_env"]
+"""The one env factory (``rlcanon.envs.factory``), the shared collector, the wrappers, and our own
+environments (registered as ``rlcanon/...`` Gymnasium ids)."""

@@ -26,6 +26,15 @@ class PolicySpec:
     high: tuple[float, ...] = ()
     max_steps: int = 0
     episodes: int = 1
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    wrappers: tuple[str, ...] = ()
+
+    def make_env(self) -> gym.Env:
+        """The env, from the shared factory (kwargs, named wrappers and the step limit)."""
+        from rlcanon.envs.factory import make_env
+
+        limit = (f"time-limit:max_episode_steps={self.max_steps}",) if self.max_steps else ()
+        return make_env(self.env_id, dict(self.env_kwargs), (*self.wrappers, *limit))
 
     @property
     def n_params(self) -> int:
@@ -86,14 +95,26 @@ def to_torch(spec: PolicySpec, theta: np.ndarray) -> Any:
     return nn.Sequential(*layers).double()
 
 
-def spec_for(env_id: str, hidden: tuple[int, ...], max_steps: int, episodes: int) -> PolicySpec:
-    env = gym.make(env_id)
+def spec_for(
+    env_id: str,
+    hidden: tuple[int, ...],
+    max_steps: int,
+    episodes: int,
+    env_kwargs: dict[str, Any] | None = None,
+    wrappers: tuple[str, ...] = (),
+) -> PolicySpec:
+    kw = tuple(sorted((env_kwargs or {}).items()))
+    env = PolicySpec(env_id, (), False, env_kwargs=kw, wrappers=wrappers).make_env()
     obs_space, space = env.observation_space, env.action_space
     env.close()
+    if not isinstance(obs_space, gym.spaces.Box):
+        from rlcanon.errors import ConfigError
+
+        raise ConfigError(f"ES policy search needs Box observations; {env_id} has {obs_space}")
     obs_dim = int(np.prod(obs_space.shape or (1,)))
     if isinstance(space, gym.spaces.Discrete):
         return PolicySpec(
-            env_id, (obs_dim, *hidden, int(space.n)), True, max_steps=max_steps, episodes=episodes
+            env_id, (obs_dim, *hidden, int(space.n)), True, (), (), max_steps, episodes, kw, wrappers
         )
     if not isinstance(space, gym.spaces.Box):
         from rlcanon.errors import ConfigError
@@ -107,18 +128,9 @@ def spec_for(env_id: str, hidden: tuple[int, ...], max_steps: int, episodes: int
         tuple(space.high.reshape(-1).tolist()),
         max_steps,
         episodes,
+        kw,
+        wrappers,
     )
-
-
-_ENVS: dict[str, gym.Env] = {}
-
-
-def _env(spec: PolicySpec) -> gym.Env:
-    key = f"{spec.env_id}:{spec.max_steps}"
-    if key not in _ENVS:
-        kwargs: dict[str, Any] = {"max_episode_steps": spec.max_steps} if spec.max_steps else {}
-        _ENVS[key] = gym.make(spec.env_id, **kwargs)
-    return _ENVS[key]
 
 
 def obs_normalizer(stats: np.ndarray, count: float, enabled: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -136,10 +148,9 @@ def episode_seed(run_seed: int, generation: int, index: int, episode: int) -> in
 
 
 def evaluate(
-    spec: PolicySpec, theta: np.ndarray, seeds: list[int], obs_mean: np.ndarray, obs_std: np.ndarray
+    spec: PolicySpec, theta: np.ndarray, seeds: list[int], obs_mean: np.ndarray, obs_std: np.ndarray, env: gym.Env
 ) -> tuple[float, int, np.ndarray]:
     """Mean return over episodes, env steps, and [sum, sum of squares] of raw observations."""
-    env = _env(spec)
     total, steps = 0.0, 0
     stats = np.zeros((2, spec.sizes[0]))
     for seed in seeds:
@@ -165,10 +176,15 @@ def evaluate_many(
     obs_mean: np.ndarray,
     obs_std: np.ndarray,
 ) -> list[tuple[int, float, int, np.ndarray]]:
-    """(index, return, steps, obs stats) for each candidate row of ``thetas``."""
-    out = []
-    for theta, j in zip(thetas, indices):
-        seeds = [episode_seed(run_seed, generation, j, e) for e in range(spec.episodes)]
-        ret, steps, stats = evaluate(spec, theta, seeds, obs_mean, obs_std)
-        out.append((j, ret, steps, stats))
-    return out
+    """(index, return, steps, obs stats) for each candidate row of ``thetas``. One env serves the
+    whole call (made here, closed here: no env outlives a job)."""
+    env = spec.make_env()
+    try:
+        out = []
+        for theta, j in zip(thetas, indices):
+            seeds = [episode_seed(run_seed, generation, j, e) for e in range(spec.episodes)]
+            ret, steps, stats = evaluate(spec, theta, seeds, obs_mean, obs_std, env)
+            out.append((j, ret, steps, stats))
+        return out
+    finally:
+        env.close()

@@ -105,8 +105,8 @@ class _BoxHead(nn.Module):
         # a box with infinite bounds is squashed to [-1, 1] (the env sees the raw tanh output)
         self.half_np = np.where(bounded, (high - low) / 2, 1.0).astype(np.float32)
         self.mid_np = np.where(bounded, (high + low) / 2, 0.0).astype(np.float32)
-        self.register_buffer("half", torch.from_numpy(self.half_np.copy()), persistent=False)
-        self.register_buffer("mid", torch.from_numpy(self.mid_np.copy()), persistent=False)
+        self.register_buffer("scale", torch.from_numpy(self.half_np.copy()), persistent=False)
+        self.register_buffer("center", torch.from_numpy(self.mid_np.copy()), persistent=False)
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         return np.clip(actions, self.low, self.high)
@@ -166,11 +166,11 @@ class SquashedGaussianHead(_BoxHead):
         z = (u - mean) * torch.exp(-log_std)
         gauss = (-0.5 * z * z - log_std).sum(-1) - 0.5 * LOG_2PI * self.action_dim
         log_det = (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
-        return gauss - log_det - torch.log(self.half).sum()
+        return gauss - log_det - torch.log(self.scale).sum()
 
     def log_prob(self, out: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         mean, log_std = self._split(out)
-        y = ((actions - self.mid) / self.half).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
+        y = ((actions - self.center) / self.scale).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
         return self._log_prob_u(mean, log_std, torch.atanh(y))
 
     def entropy(self, out: torch.Tensor) -> torch.Tensor:
@@ -180,10 +180,10 @@ class SquashedGaussianHead(_BoxHead):
     def sample(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self._split(out)
         u = mean + torch.exp(log_std) * torch.randn_like(mean)
-        return self.mid + self.half * torch.tanh(u), self._log_prob_u(mean, log_std, u)
+        return self.center + self.scale * torch.tanh(u), self._log_prob_u(mean, log_std, u)
 
     def mode(self, out: torch.Tensor) -> torch.Tensor:
-        return self.mid + self.half * torch.tanh(self._split(out)[0])
+        return self.center + self.scale * torch.tanh(self._split(out)[0])
 
     def act(self, out: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         mean, log_std = np.split(out, 2, axis=-1)
@@ -212,7 +212,7 @@ class DeterministicHead(_BoxHead):
         return self.mode(out), torch.zeros(out.shape[0], device=out.device)
 
     def mode(self, out: torch.Tensor) -> torch.Tensor:
-        return self.mid + self.half * torch.tanh(out)
+        return self.center + self.scale * torch.tanh(out)
 
     def act(self, out: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         return (self.mid_np + self.half_np * np.tanh(out)).astype(np.float32)

@@ -110,7 +110,9 @@ def _no_constant(name: str) -> Any:
 def _to_numpy(value: Any) -> np.ndarray:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
-    arr = np.ascontiguousarray(value)
+    arr = np.asarray(value)
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would also turn a 0-d array into 1-d)
+        arr = arr.copy(order="C")
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)
     return arr

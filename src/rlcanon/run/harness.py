@@ -17,7 +17,7 @@ import numpy as np
 from rlcanon.core.config import to_dict
 from rlcanon.core.seeding import restore_rng_state, rng_state, seed_everything
 from rlcanon.core.threads import thread_limits
-from rlcanon.core.validate import Int, Map, Num, Str, check_arrays, check_json
+from rlcanon.core.validate import AnyJSON, Int, Map, Num, Str, check_arrays, check_json
 from rlcanon.envs.evaluate import evaluate
 from rlcanon.envs.factory import EnvSpecLike, env_label, make_eval_env
 from rlcanon.envs.normalize import normalizers
@@ -25,8 +25,8 @@ from rlcanon.errors import CheckpointError, TrainingError
 from rlcanon.run import checkpoint as ckpt
 from rlcanon.run.logger import MetricsLogger
 from rlcanon.run.notes import note
-from rlcanon.run.rundir import default_run_dir, open_run_dir, write_config, write_summary
-from rlcanon.run.state import Parts, counter_schema, load_parts, part_arrays, part_specs
+from rlcanon.run.rundir import default_run_dir, open_run_dir, remove_empty_run_dir, write_config, write_summary
+from rlcanon.run.state import Parts, counter_schema, load_parts, part_arrays, part_json, part_specs
 
 
 class Learner(Protocol):
@@ -41,6 +41,9 @@ class Learner(Protocol):
 
     budget_granularity: int
     """Budget units one :meth:`iterate` adds at most, rounding the budget up to a multiple of it."""
+    observation_space: Any
+    """One observation as the env gives it (before any normalisation)."""
+    action_space: Any
 
     def iterate(self) -> dict[str, float]:
         """One unit of work (collect and update); returns namespaced metrics."""
@@ -87,14 +90,23 @@ def train_run(
     label = env_label(env_spec)
     path = Path(run_dir) if run_dir is not None else default_run_dir(algo, label, config.seed)
     with thread_limits(getattr(config, "torch_threads", 1)):
+        created = not path.exists()
         lock = open_run_dir(path, resume=resume, overwrite=overwrite)
         try:
-            session = Session(algo, config, make, env_spec, path)
-            if resume:
-                session.restore()
-            write_config(path, algo, to_dict(config), {"env": label})
-            session.run(progress)
-            summary = session.finish(label)
+            try:
+                session = Session(algo, config, make, env_spec, path)
+            except BaseException:
+                if created:  # nothing was written: leave no empty run directory behind
+                    remove_empty_run_dir(path)
+                raise
+            try:
+                if resume:
+                    session.restore()
+                write_config(path, algo, to_dict(config), {"env": label})
+                session.run(progress)
+                summary = session.finish(label)
+            finally:
+                session.close()
         finally:
             lock.release()
     return TrainResult(path, summary, session.learner)
@@ -111,6 +123,7 @@ def state_schema(algo: str, parts: Parts) -> Map:
             "rng": Map({}, optional=()),  # checked by restore_rng_state
             "clock": Map({"elapsed": Num(0.0, 1e12), "train": Num(0.0, 1e12)}),
             "metrics_rows": Int(),
+            "extra": AnyJSON(),  # checked part by part when loaded
         }
     )
 
@@ -122,7 +135,7 @@ def load_learner_state(algo: str, learner: Learner, arrays: dict[str, np.ndarray
     schema = state_schema(algo, parts)
     check_json(where, {**state, "rng": {}} if isinstance(state, dict) else state, schema)
     check_arrays(where, arrays, part_specs(parts))
-    load_parts(parts, learner, arrays, state["agent"], where)
+    load_parts(parts, learner, arrays, state["agent"], state["extra"], where)
     if learner.progress != state["step"]:
         raise CheckpointError(f"{where}: field step is {state['step']}, but the agent's counters say {learner.progress}")
     on_restore = getattr(learner, "on_restore", None)
@@ -141,6 +154,15 @@ class Session:
         self.rows: int | None = None
         self.saved_at: int | None = None
         self.budget = planned_budget(config, self.learner)
+
+    def close(self) -> None:
+        """Release what the learner holds (worker pools, envs)."""
+        close = getattr(self.learner, "close", None)
+        if close is not None:
+            close()
+        envs = getattr(self.learner, "envs", None)
+        if envs is not None:
+            envs.close()
 
     def restore(self) -> None:
         where = str(self.path / "checkpoints")
@@ -181,12 +203,15 @@ class Session:
             dynamic_ncols=True,
         )
         try:
-            while learner.progress < cfg.budget:
+            while learner.progress < cfg.budget and not getattr(learner, "finished", False):
                 before = learner.progress
                 metrics = self._iterate()
                 if cfg.eval_interval and learner.progress // cfg.eval_interval > last_eval:
                     last_eval = learner.progress // cfg.eval_interval
                     metrics.update(self._evaluate(seed_offset=last_eval))
+                    hook = getattr(learner, "on_evaluation", None)
+                    if hook is not None:  # e.g. an ES search that stops at a target return
+                        hook(metrics["eval/return_mean"])
                 self.logger.log(metrics)
                 bar.update(min(learner.progress, self.budget) - min(before, self.budget))
                 if "charts/episodic_return" in metrics:
@@ -241,6 +266,7 @@ class Session:
             "rng": rng_state(self.rng),
             "clock": self.clock,
             "metrics_rows": self.logger.rows,
+            "extra": part_json(parts),
         }
         ckpt.save_checkpoint(self.path, self.learner.progress, part_arrays(parts), state)
         self.saved_at = self.learner.progress
@@ -248,6 +274,9 @@ class Session:
     def finish(self, label: str) -> dict[str, Any]:
         if self.saved_at != self.learner.progress:  # the final checkpoint is written once
             self.save()
+        on_finish = getattr(self.learner, "on_finish", None)
+        if on_finish is not None:  # e.g. export the policy in another format
+            on_finish(self.path)
         t0 = time.perf_counter()
         returns = self.evaluate(self.config.eval_episodes, self.config.seed + 10_000)
         eval_time = time.perf_counter() - t0

@@ -141,6 +141,12 @@ def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunLock:
     return lock
 
 
+def remove_empty_run_dir(path: Path) -> None:
+    """Remove a run directory this process created that holds nothing but its lock file."""
+    if path.is_dir() and not holds_run(path) and {p.name for p in path.iterdir()} <= {LOCK}:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def write_config(run_dir: Path, algo: str, config: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
     record = {"algo": algo, "config": config, "versions": versions(), **(extra or {})}
     atomic_write_json(run_dir / "config.json", record)

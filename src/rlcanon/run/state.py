@@ -36,6 +36,9 @@ class Parts:
     stateful: dict[str, Stateful] = field(default_factory=dict)
     counters: tuple[str, ...] = ("global_step",)
     """Integer attributes of the agent (global_step first)."""
+    json_parts: dict[str, Any] = field(default_factory=dict)
+    """Parts whose state is JSON: ``state_json()``, ``json_schema()``, ``load_state_json(obj)``
+    (loaded after every array part)."""
 
     def param_names(self) -> dict[int, str]:
         """id(parameter) -> 'module.parameter' for every module parameter."""
@@ -97,13 +100,25 @@ def counter_schema(parts: Parts) -> Map:
     return Map({name: Int(0, MAX_INT) for name in parts.counters})
 
 
-def load_parts(parts: Parts, agent: Any, arrays: dict[str, np.ndarray], counters: dict[str, int], where: str) -> None:
-    """Load arrays already checked against :func:`part_specs` and counters into the agent."""
+def part_json(parts: Parts) -> dict[str, Any]:
+    return {name: part.state_json() for name, part in parts.json_parts.items()}
+
+
+def json_schema(parts: Parts) -> Map:
+    return Map({name: part.json_schema() for name, part in parts.json_parts.items()})
+
+
+def load_parts(
+    parts: Parts, agent: Any, arrays: dict[str, np.ndarray], counters: dict[str, int], extra: Any, where: str
+) -> None:
+    """Load arrays already checked against :func:`part_specs`, counters and JSON parts (checked
+    here) into the agent."""
     check_json(where, counters, counter_schema(parts), "agent")
+    check_json(where, extra, json_schema(parts), "extra")
     for m, mod in parts.modules.items():
         own = mod.state_dict()
         mod.load_state_dict(
-            {k: torch.from_numpy(np.ascontiguousarray(arrays[f"module/{m}/{k}"])).to(v.dtype) for k, v in own.items()}
+            {k: torch.from_numpy(np.array(arrays[f"module/{m}/{k}"], order="C")).to(v.dtype) for k, v in own.items()}
         )
     names = parts.param_names()
     for o, opt in parts.optimizers.items():
@@ -118,10 +133,12 @@ def load_parts(parts: Parts, agent: Any, arrays: dict[str, np.ndarray], counters
             raise CheckpointError(f"{where}: optimizer {o!r} has state for some parameters but not all")
         for pname, p in entries:
             opt.state[p] = {
-                key: torch.from_numpy(np.ascontiguousarray(arrays[f"optim/{o}/{pname}/{key}"])).to(p.device)
+                key: torch.from_numpy(np.array(arrays[f"optim/{o}/{pname}/{key}"], order="C")).to(p.device)
                 for key in ADAM_KEYS
             }
     for s, part in parts.stateful.items():
         part.load_state_arrays({k[len(s) + 1 :]: v for k, v in arrays.items() if k.startswith(s + "/")})
+    for name, jpart in parts.json_parts.items():
+        jpart.load_state_json(extra[name])
     for name in parts.counters:
         setattr(agent, name, int(counters[name]))

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from rlcanon.core import checkpoint as ckpt
-from rlcanon.core.config import check_choice, check_positive, check_range, to_dict
-from rlcanon.core.logger import MetricsLogger
-from rlcanon.core.rundir import default_run_dir, write_config, write_summary
+from rlcanon.core.config import check_choice, check_int, check_range
+from rlcanon.core.validate import ArraySpec
+from rlcanon.envs.factory import make_vec_env
 from rlcanon.errors import ConfigError
+from rlcanon.run.config import MAX_BUDGET, BaseConfig
+from rlcanon.run.state import Parts
 from rlcanon.tabular.dp import policy_iteration, value_iteration
 from rlcanon.tabular.learners import (
     DoubleQ,
@@ -41,13 +41,17 @@ DP_METHODS = ("value-iteration", "policy-iteration")
 
 
 @dataclass(frozen=True)
-class TabularConfig:
+class TabularConfig(BaseConfig):
     """Settings of a tabular run."""
+
+    BUDGET: ClassVar[str] = "episodes"
+    UNIT: ClassVar[str] = "episode"
 
     method: str = "q-learning"
     """One of the tabular methods (see `rlcanon list`)."""
     env_id: str = "CliffWalking-v1"
-    """FrozenLake-v1, CliffWalking-v1, Taxi-v4, or our Chain-v0, RiverSwim-v0, GridWorld-v0."""
+    """FrozenLake-v1, CliffWalking-v1, Taxi-v4, or our rlcanon/Chain-v0, rlcanon/RiverSwim-v0,
+    rlcanon/GridWorld-v0 (any env with Discrete observations and actions)."""
     episodes: int = 500
     """Training episodes (ignored by the DP methods)."""
     alpha: float = 0.5
@@ -73,16 +77,17 @@ class TabularConfig:
     seed: int = 0
     """Seed of the env and the behaviour policy."""
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         check_choice("method", self.method, list(METHODS))
-        check_positive("episodes", self.episodes)
+        check_int("episodes", self.episodes, 1, MAX_BUDGET)
         check_range("alpha", self.alpha, 1e-12, 1.0)
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("epsilon", self.epsilon, 0.0, 1.0)
         check_range("lam", self.lam, 0.0, 1.0)
-        check_positive("n", self.n)
-        check_positive("bonus_beta", self.bonus_beta, allow_zero=True)
-        check_positive("eval_episodes", self.eval_episodes)
+        check_int("n", self.n, 1, 100_000)
+        check_range("bonus_beta", self.bonus_beta, 0.0, 1e6)
+        check_range("q_init", self.q_init, -1e12, 1e12)
+        check_int("max_steps", self.max_steps, 0, 10**9)
         if self.method in DP_METHODS and self.gamma >= 1.0:
             raise ConfigError(f"{self.method} needs gamma < 1 here; got gamma={self.gamma}")
 
@@ -104,47 +109,139 @@ def _act(q_row: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
     return int(rng.choice(len(q_row), p=epsilon_greedy_probs(q_row, epsilon)))
 
 
+def run_episode(
+    cfg: TabularConfig, env: Any, learner: Any, rng: np.random.Generator, counts: np.ndarray, seed: int | None
+) -> tuple[float, int]:
+    """One episode: epsilon-greedy behaviour, optional count bonus, one observe() per step."""
+    s, _ = env.reset(seed=seed)
+    a = _act(learner.q[s], cfg.epsilon, rng)
+    total, steps, done = 0.0, 0, False
+    while not done:
+        s2, r, terminated, truncated, _ = env.step(a)
+        done = terminated or truncated
+        total += r
+        steps += 1
+        if cfg.bonus_beta:
+            counts[s, a] += 1
+            r = r + cfg.bonus_beta / np.sqrt(counts[s, a])
+        a2 = _act(learner.q[s2], cfg.epsilon, rng)
+        learner.observe(s, a, r, s2, a2, terminated, done)
+        s, a = s2, a2
+    learner.end_episode()
+    return total, steps
+
+
 def run_episodes(
-    cfg: TabularConfig, env: Any, learner: Any, rng: np.random.Generator, on_episode: Any = None
+    cfg: TabularConfig, env: Any, learner: Any, rng: np.random.Generator
 ) -> tuple[list[float], list[int]]:
-    """The episode loop: epsilon-greedy behaviour, optional count bonus, one observe() per step."""
-    n_s, n_a = discrete_sizes(env)
-    counts = np.zeros((n_s, n_a))
-    returns, lengths = [], []
-    for ep in range(cfg.episodes):
-        s, _ = env.reset(seed=cfg.seed if ep == 0 else None)
-        a = _act(learner.q[s], cfg.epsilon, rng)
-        total, steps, done = 0.0, 0, False
-        while not done:
-            s2, r, terminated, truncated, _ = env.step(a)
-            done = terminated or truncated
-            total += r
-            steps += 1
-            if cfg.bonus_beta:
-                counts[s, a] += 1
-                r = r + cfg.bonus_beta / np.sqrt(counts[s, a])
-            a2 = _act(learner.q[s2], cfg.epsilon, rng)
-            learner.observe(s, a, r, s2, a2, terminated, done)
-            s, a = s2, a2
-        learner.end_episode()
-        returns.append(total)
-        lengths.append(steps)
-        if on_episode is not None:
-            on_episode(ep, total, steps)
-    return returns, lengths
+    """``cfg.episodes`` episodes (the first reset seeded with ``cfg.seed``): returns and lengths."""
+    counts = np.zeros(discrete_sizes(env))
+    out = [run_episode(cfg, env, learner, rng, counts, cfg.seed if ep == 0 else None) for ep in range(cfg.episodes)]
+    return [r for r, _ in out], [n for _, n in out]
 
 
-def greedy_returns(env: Any, q: np.ndarray, episodes: int, seed: int) -> np.ndarray:
-    out = []
-    for ep in range(episodes):
-        s, _ = env.reset(seed=seed + ep)
-        total, done = 0.0, False
-        while not done:
-            s, r, terminated, truncated, _ = env.step(int(np.argmax(q[s])))
-            total += r
-            done = terminated or truncated
-        out.append(total)
-    return np.asarray(out)
+class Tables:
+    """The learner's tables and the bonus counts, as a checkpointed part."""
+
+    def __init__(self, learner: Any) -> None:
+        self.learner = learner
+
+    def _owners(self) -> dict[str, tuple[Any, str]]:
+        out = {"counts": (self.learner, "counts")}
+        if self.learner.method_learner is not None:
+            for name in TABLES.get(type(self.learner.method_learner).__name__, ("q",)):
+                out[name] = (self.learner.method_learner, name)
+        else:
+            out["q"] = (self.learner, "q_dp")
+        return out
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(obj, attr) for k, (obj, attr) in self._owners().items()}
+
+    def array_specs(self) -> dict[str, ArraySpec]:
+        specs = {k: ArraySpec.like(getattr(obj, attr)) for k, (obj, attr) in self._owners().items()}
+        for key in ("counts", "n"):
+            if key in specs:
+                specs[key] = ArraySpec(specs[key].shape, specs[key].dtype, low=0.0)
+        return specs
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for k, (obj, attr) in self._owners().items():
+            getattr(obj, attr)[...] = arrays[k]
+
+
+TABLES = {"DoubleQ": ("q1", "q2"), "SarsaLambda": ("q", "e"), "MonteCarlo": ("q", "n")}
+"""The arrays each learner keeps (the others keep only ``q``)."""
+
+
+class TabularLearner:
+    """One episode per iteration (DP methods solve the model in their first iteration)."""
+
+    def __init__(self, config: TabularConfig, env: Any, rng: np.random.Generator) -> None:
+        if not isinstance(env, str):
+            raise ConfigError("tabular learners need an env id")
+        self.cfg, self.rng = config, rng
+        self.env = make_tabular_env(env, config.max_steps or None, config.env_kwargs, config.wrappers)
+        n_s, n_a = discrete_sizes(self.env)
+        self.observation_space, self.action_space = self.env.observation_space, self.env.action_space
+        self._reseed = False
+        self.counts = np.zeros((n_s, n_a))
+        self.dp = config.method in DP_METHODS
+        self.method_learner = None if self.dp else make_learner(config, n_s, n_a, rng)
+        self.q_dp = np.zeros((n_s, n_a))
+        self.episode = 0
+        self.global_step = 0
+        self.budget_granularity = 1
+        self.returns: list[float] = []
+
+    @property
+    def progress(self) -> int:
+        return self.episode
+
+    @property
+    def q(self) -> np.ndarray:
+        return self.q_dp if self.method_learner is None else self.method_learner.q
+
+    def iterate(self) -> dict[str, float]:
+        cfg = self.cfg
+        if self.dp:
+            solve = value_iteration if cfg.method == "value-iteration" else policy_iteration
+            model = model_of(self.env)
+            v, _policy = solve(model, cfg.gamma)
+            self.q_dp[...] = model.R + cfg.gamma * model.P @ v
+            self.episode = cfg.episodes
+            return {}
+        seed = cfg.seed + self.episode if self.episode == 0 or self._reseed else None
+        self._reseed = False
+        ret, length = run_episode(cfg, self.env, self.method_learner, self.rng, self.counts, seed)
+        self.episode += 1
+        self.global_step += length
+        self.returns.append(ret)
+        return {"episode": float(self.episode), "charts/episodic_return": ret, "charts/episodic_length": float(length)}
+
+    def on_restore(self) -> None:
+        self._reseed = True  # the env's own state cannot be restored: reseed it from the episode count
+
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        return np.argmax(self.q[np.asarray(obs, dtype=np.int64)], axis=1), state
+
+    def eval_env(self, num_envs: int) -> Any:
+        cfg = self.cfg
+        return make_vec_env(
+            lambda: make_tabular_env(cfg.env_id, cfg.max_steps or None, cfg.env_kwargs, cfg.wrappers), num_envs
+        )
+
+    def checkpoint_parts(self) -> Parts:
+        return Parts(stateful={"tables": Tables(self)}, counters=("global_step", "episode"))
+
+    def summary_extra(self) -> dict[str, Any]:
+        last = self.returns[-10:]
+        return {"method": self.cfg.method, "train_return_last10": float(np.mean(last)) if last else None}
+
+    def close(self) -> None:
+        self.env.close()
 
 
 @dataclass
@@ -155,78 +252,23 @@ class TabularResult:
     run_dir: Path | None
 
 
-def train(cfg: TabularConfig, run_dir: str | Path | None = None, write: bool = True) -> TabularResult:
-    """Train (or solve, for DP) and, when ``write``, save config, metrics, Q table and summary."""
-    rng = np.random.default_rng(cfg.seed)
-    env = make_tabular_env(cfg.env_id, cfg.max_steps or None)
-    n_s, n_a = discrete_sizes(env)
-    path = Path(run_dir) if run_dir else default_run_dir(cfg.method, cfg.env_id, cfg.seed)
-    start = time.perf_counter()
-    logger = None
+def train(cfg: TabularConfig, run_dir: str | Path | None = None, write: bool = True, **kwargs: Any) -> TabularResult:
+    """Train (or solve, for DP). With ``write`` the run goes through the harness and writes a run
+    directory; without, it only learns (for figures and sweeps) and returns the table and returns."""
     if write:
-        path.mkdir(parents=True, exist_ok=True)
-        write_config(path, "tabular", to_dict(cfg))
-        logger = MetricsLogger(path, ["charts/episodic_length", "episode"])
-    returns: list[float] = []
-    if cfg.method in DP_METHODS:
-        solve = value_iteration if cfg.method == "value-iteration" else policy_iteration
-        model = model_of(env)
-        v, _policy = solve(model, cfg.gamma)
-        q = model.R + cfg.gamma * model.P @ v
-    else:
-        learner = make_learner(cfg, n_s, n_a, rng)
-        step_total = [0]
+        from rlcanon.run.harness import train_run
 
-        def log(ep: int, ret: float, length: int) -> None:
-            step_total[0] += length
-            if logger is not None:
-                logger.log(
-                    {
-                        "global_step": step_total[0],
-                        "episode": ep + 1,
-                        "charts/episodic_return": ret,
-                        "charts/episodic_length": length,
-                        "time/sps": step_total[0] / max(time.perf_counter() - start, 1e-9),
-                    }
-                )
+        res = train_run("tabular", cfg, TabularLearner, run_dir=run_dir, **kwargs)
+        return TabularResult(res.agent.q, res.agent.returns, res.summary, res.run_dir)
+    from rlcanon.envs.evaluate import evaluate
 
-        returns, _ = run_episodes(cfg, env, learner, rng, log)
-        q = learner.q
-    wall = time.perf_counter() - start
-    evals = greedy_returns(env, q, cfg.eval_episodes, cfg.seed + 10_000)
-    summary = {
-        "algo": cfg.method,
-        "env_id": cfg.env_id,
-        "seed": cfg.seed,
-        "episodes": 0 if cfg.method in DP_METHODS else cfg.episodes,
-        "wall_time_s": round(wall, 3),
-        "eval_return_mean": float(evals.mean()),
-        "eval_return_std": float(evals.std()),
-        "eval_episodes": len(evals),
-        "train_return_last10": float(np.mean(returns[-10:])) if returns else None,
-    }
-    if logger is not None:
-        logger.close()
-        ckpt.save_checkpoint(path, len(returns), {"q": q}, {"algo": "tabular", "method": cfg.method})
-        write_summary(path, summary)
-    return TabularResult(q, returns, summary, path if write else None)
-
-
-def evaluate_tabular_run(run_dir: str | Path, episodes: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Greedy-policy returns of a tabular run's saved Q table (same keys as summary.json)."""
-    from rlcanon.core.config import from_dict
-    from rlcanon.core.rundir import read_config
-
-    cfg = from_dict(TabularConfig, read_config(run_dir)["config"])
-    arrays, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
-    env = make_tabular_env(cfg.env_id, cfg.max_steps or None)
-    n = episodes or cfg.eval_episodes
-    returns = greedy_returns(env, arrays["q"], n, cfg.seed + 20_000 + seed)
-    return {
-        "run_dir": str(run_dir),
-        "env_id": cfg.env_id,
-        "checkpoint_step": int(state["step"]),
-        "eval_return_mean": float(returns.mean()),
-        "eval_return_std": float(returns.std()),
-        "eval_episodes": n,
-    }
+    learner = TabularLearner(cfg, cfg.env_id, np.random.default_rng(cfg.seed))
+    try:
+        while learner.progress < cfg.episodes:
+            learner.iterate()
+        n = min(cfg.eval_episodes, 16)
+        returns = evaluate(learner.predict, learner.eval_env(n), cfg.eval_episodes, cfg.seed + 10_000)
+    finally:
+        learner.close()
+    summary = {"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std())}
+    return TabularResult(learner.q, learner.returns, summary, None)

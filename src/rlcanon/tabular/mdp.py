@@ -7,7 +7,6 @@ for dynamic programming; the learners only ever step the environment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,20 +64,20 @@ def model_of(env: gym.Env) -> TabularModel:
     return TabularModel(P, R)
 
 
-def make_tabular_env(env_id: str, max_steps: int | None = None, **kwargs: Any) -> gym.Env:
-    """Our own MDPs by id, or any Gymnasium id with discrete observations and actions."""
-    if env_id in OWN_ENVS:
-        env: gym.Env = OWN_ENVS[env_id](**kwargs)
-        return gym.wrappers.TimeLimit(env, max_steps or 200)
-    from rlcanon.envs.factory import check_env_id
+def make_tabular_env(
+    env_id: str, max_steps: int | None = None, env_kwargs: dict[str, Any] | None = None, wrappers: tuple[str, ...] = ()
+) -> gym.Env:
+    """Any env with discrete observations and actions (ours are ``rlcanon/...`` ids), through the
+    shared factory. Monte Carlo needs episodes that end: an env without a step limit (CliffWalking)
+    gets 1000 steps, and ``max_steps`` overrides any limit."""
+    from rlcanon.envs.factory import make_env
 
-    check_env_id(env_id)
-    env = gym.make(env_id, **kwargs)
+    env = make_env(env_id, env_kwargs, wrappers)
     if max_steps or env.spec is None or env.spec.max_episode_steps is None:
-        # Monte Carlo needs episodes that end: envs without a limit (CliffWalking) get 1000 steps.
         env = gym.wrappers.TimeLimit(env, max_steps or 1000)
     if not isinstance(env.observation_space, gym.spaces.Discrete) or not isinstance(
         env.action_space, gym.spaces.Discrete
     ):
+        env.close()
         raise ConfigError(f"{env_id} is not tabular (needs Discrete observations and actions)")
     return env
