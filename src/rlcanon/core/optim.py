@@ -147,9 +147,8 @@ class GradientStep:
         ``stop(aux)`` says to end the loop there, ``self(loss)``. Returns the ``aux`` of the steps
         taken. An accelerator registered for ``loss_fn`` (:mod:`rlcanon.fused`) may run the whole
         loop fused, with the same result."""
-        from rlcanon.fused import fused_fit
-
-        fast = fused_fit(loss_fn, self, batches, stop)
+        fused = getattr(loss_fn, "fused_fit", None)  # set by rlcanon.fused.accelerated
+        fast = fused(self, batches, stop) if fused is not None and batches else None
         if fast is not None:
             return fast
         out = []
@@ -163,9 +162,16 @@ class GradientStep:
 
 
 def eager_gradients(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> list[Any] | None:
-    from rlcanon.fused import eager_gradients as found
-
-    return found(loss, params)
+    """The gradients of ``loss`` for ``params`` if ``loss`` is the direct output of a fused loss
+    node that computed them already (``rlcanon.fused.EagerLoss`` puts them on the node as
+    ``eager_grads``) and every one of them is for a tensor in ``params``; else None."""
+    grads = getattr(loss.grad_fn, "eager_grads", None)
+    if grads is None:
+        return None
+    out = [grads.get(id(p)) for p in params]
+    if sum(g is not None for g in out) != len(grads):  # a gradient for a tensor outside params
+        return None
+    return out
 
 
 def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> float:

@@ -90,8 +90,12 @@ def accelerated(fn: F) -> F:
                 return acc.run(*args, **kwargs)
         return fn(*args, **kwargs)
 
+    def fit(update: Any, batches: list[tuple[Any, ...]], stop: Any) -> list[Any] | None:
+        return fused_fit(wrapper, update, batches, stop)
+
     wrapper.reference = fn  # type: ignore[attr-defined]
     wrapper.qualified_name = name  # type: ignore[attr-defined]
+    wrapper.fused_fit = fit  # type: ignore[attr-defined]  # GradientStep.fit looks for it
     return wrapper  # type: ignore[return-value]
 
 
@@ -150,16 +154,3 @@ class EagerLoss(torch.autograd.Function):
             return tuple(next(grads) if t is not None else None for t in tensors)
         g = float(grad_loss)
         return tuple(ctx.eager_grads[id(t)] * g if t is not None else None for t in tensors)
-
-
-def eager_gradients(loss: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor | None] | None:
-    """The gradients of ``loss`` for ``params`` if ``loss`` is the direct output of an
-    :class:`EagerLoss` whose differentiable inputs are all among ``params`` (then backward would
-    produce exactly these); else None."""
-    grads = getattr(loss.grad_fn, "eager_grads", None)
-    if grads is None:
-        return None
-    out = [grads.get(id(p)) for p in params]
-    if sum(g is not None for g in out) != len(grads):  # a gradient for a tensor outside params
-        return None
-    return out
