@@ -30,13 +30,21 @@ _LAZY = {
 __all__ = ["__version__", "train", *_LAZY]
 
 
-def train(algo: str, env_id: str | None = None, *, run_dir: Any = None, progress: bool | None = None, **overrides: Any) -> Any:
+def train(
+    algo: str,
+    env_id: str | None = None,
+    *,
+    run_dir: Any = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    **overrides: Any,
+) -> Any:
     """Train a registered algorithm (``rlcanon list``) on ``env_id`` with its tuned preset and the
     config ``overrides``; returns the run directory, summary and agent (as ``rlcanon train`` does)."""
     from rlcanon.registry import get_entry, make_config
 
     config = make_config(algo, env_id, **overrides)
-    return get_entry(algo).train(config, run_dir=run_dir, progress=progress)
+    return get_entry(algo).train(config, run_dir=run_dir, overwrite=overwrite, progress=progress)
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from rlcanon.core.optim import GradientStep
 from rlcanon.envs.collectors import VecStepper
 from rlcanon.envs.episodes import episode_metrics
 from rlcanon.envs.factory import EnvSpecLike, make_training_env, obs_shape
-from rlcanon.envs.normalize import EnvState
+from rlcanon.envs.normalize import EnvState, frozen
 from rlcanon.errors import ConfigError
 from rlcanon.fused import accelerated
 from rlcanon.nets.actor import Actor
@@ -276,7 +276,8 @@ class PPOAgent:
 
     def on_restore(self) -> None:
         # The envs cannot be restored; restart them from a seed tied to the step count.
-        self.stepper = VecStepper(self.envs, seed=self.cfg.seed + self.global_step)
+        with frozen(self.envs):
+            self.stepper = VecStepper(self.envs, seed=self.cfg.seed + self.global_step)
 
 
 def train(config: PPOConfig, env: EnvSpecLike | None = None, **kwargs: Any) -> Any:

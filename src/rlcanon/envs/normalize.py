@@ -11,6 +11,8 @@ checkpoints (:meth:`state_arrays`) and restored by ``eval`` and ``--resume``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -123,3 +125,18 @@ class EnvState:
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         for name, w in self.parts.items():
             w.load_state_arrays({k[len(name) + 1 :]: v for k, v in arrays.items() if k.startswith(name + "/")})
+
+
+@contextlib.contextmanager
+def frozen(env: Any) -> Iterator[None]:
+    """Hold the observation normaliser's statistics still inside the block (restarting the envs of a
+    restored run must not count its reset observations twice)."""
+    norm = normalizers(env).get("obs")
+    before = None if norm is None else norm.frozen
+    if norm is not None:
+        norm.frozen = True
+    try:
+        yield
+    finally:
+        if norm is not None:
+            norm.frozen = before

@@ -1,0 +1,115 @@
+"""Policy heads against torch.distributions, and critics' shapes and gradients."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch.distributions import AffineTransform, Categorical, Normal, TanhTransform, TransformedDistribution
+
+from rlcanon.errors import ConfigError
+from rlcanon.nets.critics import ContinuousQ, DiscreteQ, ValueCritic
+from rlcanon.nets.heads import (
+    CategoricalHead,
+    DeterministicHead,
+    DiagGaussianHead,
+    PolicyHead,
+    SquashedGaussianHead,
+    make_head,
+)
+
+BOX = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32))
+
+
+def test_every_head_implements_the_protocol():
+    for head in (CategoricalHead(3), DiagGaussianHead(BOX), SquashedGaussianHead(BOX), DeterministicHead(BOX)):
+        assert isinstance(head, PolicyHead)
+
+
+def test_categorical_matches_torch_and_samples_softmax():
+    head = CategoricalHead(3)
+    out = torch.randn(5, 3)
+    actions = torch.tensor([0, 1, 2, 1, 0])
+    ref = Categorical(logits=out)
+    torch.testing.assert_close(head.log_prob(out, actions), ref.log_prob(actions))
+    torch.testing.assert_close(head.entropy(out), ref.entropy())
+    logits = np.log(np.array([[0.2, 0.3, 0.5]], np.float32))
+    draws = head.act(np.repeat(logits, 20_000, axis=0), np.random.default_rng(0))
+    np.testing.assert_allclose(np.bincount(draws, minlength=3) / 20_000, [0.2, 0.3, 0.5], atol=0.015)
+    assert head.act(logits, None).tolist() == [2]
+
+
+def test_diag_gaussian_matches_torch():
+    head = DiagGaussianHead(BOX, log_std_init=-0.5)
+    mean, actions = torch.randn(6, 2), torch.randn(6, 2)
+    ref = Normal(mean, torch.exp(head.log_std))
+    torch.testing.assert_close(head.log_prob(mean, actions), ref.log_prob(actions).sum(-1))
+    torch.testing.assert_close(head.entropy(mean), ref.entropy().sum(-1))
+
+
+def test_squashed_gaussian_log_prob_has_the_tanh_correction():
+    """Haarnoja et al. 2018, Appendix C: log pi(a) = log N(u) - sum log |da/du|."""
+    head = SquashedGaussianHead(BOX)
+    torch.manual_seed(0)
+    out = torch.randn(7, 4)
+    mean, log_std = out.chunk(2, dim=-1)
+    scale = torch.from_numpy(head.half_np)
+    center = torch.from_numpy(head.mid_np)
+    ref = TransformedDistribution(
+        Normal(mean, log_std.exp()), [TanhTransform(cache_size=1), AffineTransform(center, scale)]
+    )
+    actions, logp = head.sample(out)
+    low, high = torch.from_numpy(BOX.low), torch.from_numpy(BOX.high)
+    assert ((actions >= low) & (actions <= high)).all()
+    torch.testing.assert_close(logp, ref.log_prob(actions).sum(-1), rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(head.log_prob(out, actions), logp, rtol=1e-3, atol=1e-3)
+    # reparameterised: the sample carries gradients to the mean and log std
+    out.requires_grad_(True)
+    actions, _ = head.sample(out)
+    assert torch.autograd.grad(actions.sum(), out)[0].abs().sum() > 0
+    np_actions = head.act(out.detach().numpy(), np.random.default_rng(0))
+    assert ((np_actions >= BOX.low) & (np_actions <= BOX.high)).all()
+
+
+def test_deterministic_head_stays_in_the_box_and_has_no_log_prob():
+    head = DeterministicHead(BOX)
+    a = head.mode(torch.tensor([[100.0, -100.0], [0.0, 0.0]]))
+    torch.testing.assert_close(a, torch.tensor([[2.0, 0.0], [0.0, 0.5]]))
+    with pytest.raises(ConfigError, match="deterministic"):
+        head.log_prob(a, a)
+
+
+def test_make_head_branches_on_the_space_once():
+    assert isinstance(make_head(gym.spaces.Discrete(4)), CategoricalHead)
+    assert isinstance(make_head(BOX), DiagGaussianHead)
+    assert isinstance(make_head(BOX, "squashed"), SquashedGaussianHead)
+    with pytest.raises(ConfigError, match="needs a Box action space"):
+        make_head(gym.spaces.Discrete(4), "squashed")
+    with pytest.raises(ConfigError, match="not supported"):
+        make_head(gym.spaces.MultiBinary(3))
+
+
+def test_q_of_s_a_ensemble_gradients_reach_the_actions():
+    """DDPG/TD3/SAC need dQ/da: the kernel path returns input gradients like torch does."""
+    torch.manual_seed(0)
+    q = ContinuousQ(3, 2, (16, 16), ensemble_size=2)
+    obs, act = torch.randn(5, 3), torch.randn(5, 2, requires_grad=True)
+    out = q(obs, act)
+    assert out.shape == (2, 5)
+    (g,) = torch.autograd.grad(out.sum(), act)
+    x = torch.cat([obs, act], -1)
+    ref = q.net.torch_forward(x, q.net.flat).squeeze(-1)
+    (r,) = torch.autograd.grad(ref.sum(), act)
+    torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
+
+
+def test_dueling_q_is_value_plus_centred_advantage():
+    torch.manual_seed(0)
+    q = DiscreteQ((4,), 3, (8,), dueling=True)
+    obs = torch.randn(6, 4)
+    v, a = q.value(obs), q.advantage(obs)
+    torch.testing.assert_close(q(obs), v + a - a.mean(-1, keepdim=True))
+    np.testing.assert_allclose(q.infer(obs.numpy()), q(obs).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_value_critic_shape():
+    assert ValueCritic(4, (8,)).forward(torch.randn(3, 4)).shape == (3,)
