@@ -37,8 +37,8 @@ BUDGET = {"ppo": 100_000, "dqn": 50_000}
 
 
 def run_rlcanon(algo: str, seed: int, eval_every: int, workdir: Path) -> dict:
-    from rlcanon.run.logger import read_metrics
     from rlcanon.registry import ALGOS, make_config
+    from rlcanon.run.logger import read_metrics
 
     # the Zoo's 1-step returns, target interval and constant rate, as SB3 gets them (the preset
     # changes all three; the Zoo's 10 env steps refresh the target before every 128-update phase)

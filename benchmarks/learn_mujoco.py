@@ -28,8 +28,8 @@ def one_run(env_id: str, seed: int, steps: int, workdir: str) -> dict:
     from common import pin_threads
 
     pin_threads(1)
-    from rlcanon.run.logger import read_metrics
     from rlcanon.registry import ALGOS, make_config
+    from rlcanon.run.logger import read_metrics
 
     cfg = make_config("ppo", env_id, seed=seed, total_timesteps=steps, eval_interval=max(steps // 10, 1))
     run = Path(workdir) / f"ppo-{env_id}-s{seed}"

@@ -1,7 +1,7 @@
 """Train the tuned presets of common envs on a few seeds and report the final evaluation: the check
 that a user who names an env gets a run that learns it.
 
-    python benchmarks/learn_presets.py --runs ppo:Pendulum-v1 ppo:LunarLander-v3 dqn:LunarLander-v3 --seeds 1 2 3
+    python benchmarks/learn_presets.py --runs ppo:Pendulum-v1 dqn:LunarLander-v3 --seeds 1 2 3
 
 Each run uses the preset (``rlcanon train ALGO --env-id ID``) with nothing changed but the seed; the
 result is the mean return of 20 deterministic evaluation episodes at the end of the budget.
@@ -21,7 +21,9 @@ from common import pin_threads, table
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", nargs="+", default=["ppo:Pendulum-v1", "ppo:LunarLander-v3", "dqn:LunarLander-v3"])
+    ap.add_argument(
+        "--runs", nargs="+", default=["ppo:Pendulum-v1", "ppo:LunarLander-v3", "dqn:LunarLander-v3"]
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--workdir", default="/tmp/rlcanon-presets")
     ap.add_argument("--json", help="also write the rows to this file")
@@ -35,7 +37,9 @@ def main() -> None:
         for seed in args.seeds:
             t0 = time.perf_counter()
             run = Path(args.workdir) / f"{algo}-{env_id}-s{seed}"
-            res = rlcanon.train(algo, env_id, seed=seed, eval_episodes=20, run_dir=run, progress=False, overwrite=True)
+            res = rlcanon.train(
+                algo, env_id, seed=seed, eval_episodes=20, run_dir=run, progress=False, overwrite=True
+            )
             rows.append(
                 {
                     "algo": algo,

@@ -55,7 +55,18 @@ def test_the_cli_takes_the_default_env_from_the_config_class():
 
 def test_show_config_prints_the_preset_without_training(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "rlcanon", "train", "ppo", "--env-id", "Pendulum-v1", "--show-config", "--run-dir", str(tmp_path / "r")],
+        [
+            sys.executable,
+            "-m",
+            "rlcanon",
+            "train",
+            "ppo",
+            "--env-id",
+            "Pendulum-v1",
+            "--show-config",
+            "--run-dir",
+            str(tmp_path / "r"),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -68,7 +79,9 @@ def test_show_config_prints_the_preset_without_training(tmp_path):
 def test_version_flag():
     import rlcanon
 
-    out = subprocess.run([sys.executable, "-m", "rlcanon", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "rlcanon", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == f"rlcanon {rlcanon.__version__}"
 
 
@@ -80,8 +93,17 @@ def test_a_library_call_restores_the_callers_thread_settings(tmp_path):
     torch.set_num_threads(2)
     blas_before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     try:
-        rlcanon.train("ppo", "CartPole-v1", run_dir=tmp_path / "r", progress=False, total_timesteps=128,
-                      num_envs=1, num_steps=64, batch_size=64, eval_episodes=1)
+        rlcanon.train(
+            "ppo",
+            "CartPole-v1",
+            run_dir=tmp_path / "r",
+            progress=False,
+            total_timesteps=128,
+            num_envs=1,
+            num_steps=64,
+            batch_size=64,
+            eval_episodes=1,
+        )
         assert torch.get_num_threads() == 2
         assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == blas_before
     finally:
@@ -92,19 +114,44 @@ def test_a_missing_extra_names_the_install_command(monkeypatch):
     from rlcanon.envs import factory
 
     def make(env_id, **kw):
-        raise gym.error.DependencyNotInstalled('MuJoCo is not installed, run `pip install "gymnasium[mujoco]"`')
+        raise gym.error.DependencyNotInstalled(
+            'MuJoCo is not installed, run `pip install "gymnasium[mujoco]"`'
+        )
 
     monkeypatch.setattr(factory.gym, "make", make)
-    with pytest.raises(ConfigError, match=r"needs an optional dependency; install it with: pip install 'rlcanon\[mujoco\]'"):
+    with pytest.raises(
+        ConfigError, match=r"needs an optional dependency; install it with: pip install 'rlcanon\[mujoco\]'"
+    ):
         factory.make_env("CartPole-v1")
 
 
 def test_wrappers_and_env_kwargs_from_the_command_line(tmp_path):
     run = tmp_path / "r"
     proc = subprocess.run(
-        [sys.executable, "-m", "rlcanon", "train", "ppo", "--total-timesteps", "256", "--num-envs", "2",
-         "--num-steps", "64", "--batch-size", "64", "--eval-episodes", "2", "--no-progress", "--run-dir", str(run),
-         "--wrappers", "time-limit:max_episode_steps=20", "--env-kwargs", "sutton_barto_reward=true"],
+        [
+            sys.executable,
+            "-m",
+            "rlcanon",
+            "train",
+            "ppo",
+            "--total-timesteps",
+            "256",
+            "--num-envs",
+            "2",
+            "--num-steps",
+            "64",
+            "--batch-size",
+            "64",
+            "--eval-episodes",
+            "2",
+            "--no-progress",
+            "--run-dir",
+            str(run),
+            "--wrappers",
+            "time-limit:max_episode_steps=20",
+            "--env-kwargs",
+            "sutton_barto_reward=true",
+        ],
         capture_output=True,
         text=True,
     )

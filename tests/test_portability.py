@@ -24,8 +24,27 @@ def _restore_fast_path():
 
 
 CASES = {
-    "dqn": ("CartPole-v1", {"total_timesteps": 600, "learning_starts": 100, "batch_size": 16, "buffer_size": 1000, "dueling": True}),
-    "ppo": ("Pendulum-v1", {"total_timesteps": 512, "num_envs": 2, "num_steps": 128, "batch_size": 64, "normalize_obs": True, "normalize_reward": True}),
+    "dqn": (
+        "CartPole-v1",
+        {
+            "total_timesteps": 600,
+            "learning_starts": 100,
+            "batch_size": 16,
+            "buffer_size": 1000,
+            "dueling": True,
+        },
+    ),
+    "ppo": (
+        "Pendulum-v1",
+        {
+            "total_timesteps": 512,
+            "num_envs": 2,
+            "num_steps": 128,
+            "batch_size": 64,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+    ),
 }
 
 
@@ -63,6 +82,17 @@ def test_normalised_run_keeps_its_statistics_for_eval_and_load(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible")
 def test_a_cuda_run_evaluates_and_resumes_on_the_cpu(tmp_path):
-    rlcanon.train("dqn", "CartPole-v1", run_dir=tmp_path / "r", progress=False, eval_episodes=2, device="cuda", **CASES["dqn"][1])
+    rlcanon.train(
+        "dqn",
+        "CartPole-v1",
+        run_dir=tmp_path / "r",
+        progress=False,
+        eval_episodes=2,
+        device="cuda",
+        **CASES["dqn"][1],
+    )
     assert evaluate_run(tmp_path / "r", episodes=2, device="cpu")["eval_episodes"] == 2
-    assert resume(tmp_path / "r", progress=False, device="cpu", total_timesteps=1200).summary["total_timesteps"] == 1200
+    assert (
+        resume(tmp_path / "r", progress=False, device="cpu", total_timesteps=1200).summary["total_timesteps"]
+        == 1200
+    )

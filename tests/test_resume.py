@@ -146,9 +146,30 @@ def test_resume_can_change_the_device(tmp_path):
 
 def test_resume_accepts_the_recorded_flags_and_names_a_changed_one(tmp_path):
     run = tmp_path / "r"
-    base = ["--total-timesteps", "256", "--num-envs", "2", "--num-steps", "64", "--batch-size", "64", "--no-progress"]
+    base = [
+        "--total-timesteps",
+        "256",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "64",
+        "--batch-size",
+        "64",
+        "--no-progress",
+    ]
     first = subprocess.run(
-        [sys.executable, "-m", "rlcanon", "train", "ppo", *base, "--eval-episodes", "1", "--run-dir", str(run)],
+        [
+            sys.executable,
+            "-m",
+            "rlcanon",
+            "train",
+            "ppo",
+            *base,
+            "--eval-episodes",
+            "1",
+            "--run-dir",
+            str(run),
+        ],
         capture_output=True,
         text=True,
     )

@@ -37,7 +37,9 @@ def test_same_result_on_ray(tmp_path):
     pytest.importorskip("ray")
     base = ESPolicyConfig(generations=3, popsize=8, seed=4)
     search(base, tmp_path / "local", progress=False)
-    search(ESPolicyConfig(**{**base.__dict__, "backend": "ray", "workers": 2}), tmp_path / "ray", progress=False)
+    search(
+        ESPolicyConfig(**{**base.__dict__, "backend": "ray", "workers": 2}), tmp_path / "ray", progress=False
+    )
     assert curve(tmp_path / "local") == curve(tmp_path / "ray")
 
 

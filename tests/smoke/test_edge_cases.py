@@ -41,7 +41,7 @@ def test_a_nan_reward_stops_training_before_it_enters_a_buffer(run_dir):
     from rlcanon.algos.ppo import PPOConfig, train
 
     cfg = PPOConfig(total_timesteps=1024, num_envs=1, num_steps=64, batch_size=64, checkpoint_interval=64)
-    with pytest.raises(TrainingError, match="non-finite reward after 0 steps.*No checkpoint was written yet"):
+    with pytest.raises(TrainingError, match=r"non-finite reward after 0 steps.*No checkpoint was written yet"):
         train(cfg, env=lambda: NaNReward(gym.make("CartPole-v1")), run_dir=run_dir, progress=False)
     assert (run_dir / "config.json").exists() and (run_dir / "metrics.csv").exists()
 
@@ -58,8 +58,17 @@ class HugeReward(gym.Wrapper):
 def test_a_nan_loss_names_the_last_checkpoint(run_dir):
     from rlcanon.algos.dqn import DQNConfig, train
 
-    cfg = DQNConfig(total_timesteps=2000, learning_starts=64, batch_size=16, train_freq=16, n_step=2, checkpoint_interval=32)
-    with pytest.raises(TrainingError, match=r"loss/td became (nan|inf).*The last checkpoint \(step \d+\) is kept"):
+    cfg = DQNConfig(
+        total_timesteps=2000,
+        learning_starts=64,
+        batch_size=16,
+        train_freq=16,
+        n_step=2,
+        checkpoint_interval=32,
+    )
+    with pytest.raises(
+        TrainingError, match=r"loss/td became (nan|inf).*The last checkpoint \(step \d+\) is kept"
+    ):
         train(cfg, env=lambda: HugeReward(gym.make("CartPole-v1")), run_dir=run_dir, progress=False)
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rlcanon.tabular.dp import policy_evaluation, policy_iteration, value_iteration
 from rlcanon.envs.toy import chain, gridworld, river_swim
+from rlcanon.tabular.dp import policy_evaluation, policy_iteration, value_iteration
 from rlcanon.tabular.mdp import TabularModel, make_tabular_env, model_of
 
 

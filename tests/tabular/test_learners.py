@@ -5,11 +5,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from rlcanon.envs.toy import chain
 from rlcanon.errors import ConfigError
 from rlcanon.tabular import METHODS, TabularConfig, train
 from rlcanon.tabular.dp import value_iteration
 from rlcanon.tabular.learn import run_episodes
-from rlcanon.envs.toy import chain
 from rlcanon.tabular.mdp import make_tabular_env, model_of
 
 
@@ -91,7 +91,9 @@ class Spy:
 def test_count_bonus_is_beta_over_sqrt_n():
     env = make_tabular_env("rlcanon/Chain-v0", max_steps=3)
     spy = Spy(5, 2)
-    cfg = TabularConfig(method="q-learning", env_id="rlcanon/Chain-v0", episodes=2, epsilon=1.0, bonus_beta=0.5)
+    cfg = TabularConfig(
+        method="q-learning", env_id="rlcanon/Chain-v0", episodes=2, epsilon=1.0, bonus_beta=0.5
+    )
     run_episodes(cfg, env, spy, np.random.default_rng(0))
     seen = {}
     for s, a, r in spy.rewards:

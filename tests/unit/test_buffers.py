@@ -89,7 +89,9 @@ def test_continuous_actions_and_extra_fields_are_stored_exactly():
     obs = np.ones((2, 3), np.float32)
     act = np.array([[0.3, -0.7], [1.5, 2.25]], np.float32)
     mask = np.array([[1, 0, 1, 1], [0, 0, 1, 0]], np.uint8)
-    t = Transition(obs, act, np.ones(2, np.float32), obs, np.zeros(2, bool), np.zeros(2, bool), np.ones(2, bool))
+    t = Transition(
+        obs, act, np.ones(2, np.float32), obs, np.zeros(2, bool), np.zeros(2, bool), np.ones(2, bool)
+    )
     buf.add(t, mask=mask)
     batch = buf.batch(np.array([0, 1]))
     np.testing.assert_array_equal(batch["actions"], act)  # 0.3 stays 0.3 (it was cast to int64 once)

@@ -44,7 +44,12 @@ def test_own_envs_are_gymnasium_ids_in_the_rlcanon_namespace():
 
 
 def test_env_kwargs_and_named_wrappers_reach_the_env():
-    vec = make_vec_env("CartPole-v1", 2, env_kwargs={"sutton_barto_reward": True}, wrappers=("time-limit:max_episode_steps=5",))
+    vec = make_vec_env(
+        "CartPole-v1",
+        2,
+        env_kwargs={"sutton_barto_reward": True},
+        wrappers=("time-limit:max_episode_steps=5",),
+    )
     vec.reset(seed=0)
     steps = 0
     while True:
@@ -74,7 +79,9 @@ def test_a_vector_env_with_another_autoreset_mode_is_refused():
     from rlcanon.envs.collectors import VecStepper
     from rlcanon.errors import ConfigError
 
-    env = gym.make_vec("CartPole-v1", 2, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+    env = gym.make_vec(
+        "CartPole-v1", 2, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}
+    )
     with pytest.raises(ConfigError, match="NEXT_STEP"):
         VecStepper(env, seed=0)
 
@@ -121,7 +128,15 @@ def test_normalisers_save_restore_and_freeze():
     for _ in range(50):
         env.step(np.zeros((2, 1), np.float32))
     saved = {k: np.array(v) for k, v in EnvState(env).state_arrays().items()}
-    assert set(saved) == {"obs/mean", "obs/var", "obs/count", "reward/mean", "reward/var", "reward/count", "reward/returns"}
+    assert set(saved) == {
+        "obs/mean",
+        "obs/var",
+        "obs/count",
+        "reward/mean",
+        "reward/var",
+        "reward/count",
+        "reward/returns",
+    }
     other = NormalizeReward(NormalizeObservation(make_vec_env("Pendulum-v1", 2)), 0.99)
     EnvState(other).load_state_arrays(saved)
     for k, v in EnvState(other).state_arrays().items():

@@ -21,7 +21,12 @@ BOX = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.
 
 
 def test_every_head_implements_the_protocol():
-    for head in (CategoricalHead(3), DiagGaussianHead(BOX), SquashedGaussianHead(BOX), DeterministicHead(BOX)):
+    for head in (
+        CategoricalHead(3),
+        DiagGaussianHead(BOX),
+        SquashedGaussianHead(BOX),
+        DeterministicHead(BOX),
+    ):
         assert isinstance(head, PolicyHead)
 
 

@@ -21,12 +21,15 @@ def reference(net, x):
 
 @pytest.mark.parametrize("onednn", [True, False])
 @pytest.mark.parametrize(
-    ("activation", "hidden", "rows"), [("relu", 16, 7), ("tanh", 16, 7), ("relu", 256, 300), ("tanh", 256, 64)]
+    ("activation", "hidden", "rows"),
+    [("relu", 16, 7), ("tanh", 16, 7), ("relu", 256, 300), ("tanh", 256, 64)],
 )
 def test_forward_and_gradients_match_torch(activation, hidden, rows, onednn):
     # 256 units x 300 rows is above the oneDNN thresholds: with onednn=True that product uses it
     net = twins(5, (hidden, hidden), 3, activation)
-    x = torch.from_numpy(np.random.default_rng(0).standard_normal((rows, 5)).astype(np.float32)).requires_grad_()
+    x = torch.from_numpy(
+        np.random.default_rng(0).standard_normal((rows, 5)).astype(np.float32)
+    ).requires_grad_()
     dout = torch.from_numpy(np.random.default_rng(1).standard_normal((rows, 3)).astype(np.float32))
     gemm.set_onednn(onednn)
     try:

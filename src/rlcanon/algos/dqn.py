@@ -109,7 +109,11 @@ class DQNConfig(RunConfig):
 
 @accelerated
 def td_loss(
-    q: DiscreteQ, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None
+    q: DiscreteQ,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The Huber loss between Q(s, a) and its TD target (Mnih et al. 2015, Methods; weighted by the
     importance weights of prioritized replay), and Q(s, a) (detached, for the TD errors)."""
@@ -134,9 +138,13 @@ class DQNAgent:
         self.device = resolve_device(config.device, pixels=self.q.pixels)
         self.q.to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.update = GradientStep(self.q.parameters(), config.learning_rate, max_grad_norm=config.max_grad_norm)
+        self.update = GradientStep(
+            self.q.parameters(), config.learning_rate, max_grad_norm=config.max_grad_norm
+        )
         obs_dtype = o_space.dtype or np.float32
-        check_memory("buffer_size", 2 * config.buffer_size * int(np.prod(shape)) * np.dtype(obs_dtype).itemsize)
+        check_memory(
+            "buffer_size", 2 * config.buffer_size * int(np.prod(shape)) * np.dtype(obs_dtype).itemsize
+        )
         buffer_cls = PrioritizedReplayBuffer if config.prioritized else ReplayBuffer
         extra: dict[str, Any] = {"alpha": config.per_alpha} if config.prioritized else {}
         self.buffer = buffer_cls(
@@ -159,7 +167,11 @@ class DQNAgent:
 
     # ---- acting ----
     def predict(
-        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+        self,
+        obs: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
         greedy = np.argmax(self.q.infer(np.asarray(obs)), axis=1)
         if deterministic:

@@ -102,7 +102,9 @@ def clipped_surrogate(advantages: torch.Tensor, ratio: torch.Tensor, clip_coef: 
     return -torch.min(unclipped, clipped).mean()
 
 
-def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float) -> torch.Tensor:
+def value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float
+) -> torch.Tensor:
     """Mean squared error to the returns; with ``clip`` > 0, the pessimistic max of the clipped and
     unclipped errors (the PPO2 baseline detail)."""
     err = (values - returns) ** 2
@@ -182,7 +184,11 @@ class PPOAgent:
 
     # ---- acting ----
     def predict(
-        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+        self,
+        obs: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
         actions = self.actor.act(obs, None if deterministic else self.rng)
         return self.actor.head.to_env(actions), state

@@ -109,7 +109,9 @@ def check_types(config: Any) -> None:
                 value = tuple(value)
                 object.__setattr__(config, field.name, value)
             if not isinstance(value, tuple) or not all(_is(v, inner) for v in value):
-                raise ConfigError(f"{field.name}={value!r} is not allowed; it must be a list of {inner.__name__}")
+                raise ConfigError(
+                    f"{field.name}={value!r} is not allowed; it must be a list of {inner.__name__}"
+                )
         elif origin is dict or tp is dict:
             if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
                 raise ConfigError(f"{field.name}={value!r} is not allowed; it must be a dict with str keys")

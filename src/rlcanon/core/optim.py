@@ -111,7 +111,11 @@ class GradientStep:
     parameter, which costs less than torch's multi-tensor kernels on small networks."""
 
     def __init__(
-        self, params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8, max_grad_norm: float = math.inf
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float,
+        eps: float = 1e-8,
+        max_grad_norm: float = math.inf,
     ) -> None:
         self.params = list(params)
         self.optimizer = adam(self.params, lr=lr, eps=eps)

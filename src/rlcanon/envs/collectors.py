@@ -64,7 +64,9 @@ class VecStepper:
     def _check_obs(self, obs: np.ndarray) -> None:
         # one sum is cheaper than an elementwise test; only a non-finite sum needs the exact check
         if obs.dtype.kind == "f" and not math.isfinite(obs.sum()) and not np.isfinite(obs).all():
-            raise NonFiniteError(f"the environment returned a non-finite observation after {self.steps} steps")
+            raise NonFiniteError(
+                f"the environment returned a non-finite observation after {self.steps} steps"
+            )
 
     def step(self, actions: np.ndarray) -> Transition:
         next_obs, rewards, terminated, truncated, infos = self.env.step(actions)

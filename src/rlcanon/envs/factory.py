@@ -51,7 +51,9 @@ def _register_optional(env_id: str) -> None:
     try:
         import ale_py
     except ImportError:
-        raise ConfigError(f"env {env_id!r} needs the Atari extra; install it with: {extra_hint('ale_py')}") from None
+        raise ConfigError(
+            f"env {env_id!r} needs the Atari extra; install it with: {extra_hint('ale_py')}"
+        ) from None
     gym.register_envs(ale_py)
 
 
@@ -66,11 +68,15 @@ def check_env_id(env_id: str) -> None:
     if env_id in gym.registry:
         return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
-    hint = f"; did you mean {close}?" if close else "; see 'rlcanon list' or gymnasium.pprint_registry() for ids"
+    hint = (
+        f"; did you mean {close}?" if close else "; see 'rlcanon list' or gymnasium.pprint_registry() for ids"
+    )
     raise ConfigError(f"unknown env id {env_id!r}{hint}")
 
 
-def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, wrappers: tuple[str, ...] = ()) -> gym.Env:
+def make_env(
+    env_id: str, env_kwargs: Mapping[str, Any] | None = None, wrappers: tuple[str, ...] = ()
+) -> gym.Env:
     """One env from a registered id, with keyword arguments for ``gym.make`` and named wrappers.
     A missing optional dependency (MuJoCo, Box2D) is reported with the command that installs it."""
     check_env_id(env_id)
@@ -81,7 +87,9 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, wrappers:
         hint = extra_hint(missing) if missing else str(exc).splitlines()[0]
         raise ConfigError(f"env {env_id!r} needs an optional dependency; install it with: {hint}") from None
     except TypeError as exc:
-        raise ConfigError(f"env {env_id!r} does not accept env_kwargs {dict(env_kwargs or {})}: {exc}") from None
+        raise ConfigError(
+            f"env {env_id!r} does not accept env_kwargs {dict(env_kwargs or {})}: {exc}"
+        ) from None
     return apply_wrappers(env, wrappers)
 
 
@@ -126,7 +134,12 @@ def make_vec_env(
     if num_envs == 1:
         return SingleVectorEnv(make_env(env, env_kwargs, wrappers))
     spec = gym.spec(env)
-    if spec.vector_entry_point is not None and not env_kwargs and not wrappers and num_envs >= NATIVE_VECTOR_MIN_ENVS:
+    if (
+        spec.vector_entry_point is not None
+        and not env_kwargs
+        and not wrappers
+        and num_envs >= NATIVE_VECTOR_MIN_ENVS
+    ):
         return gym.make_vec(env, num_envs=num_envs, vectorization_mode="vector_entry_point")
     make_env(env, env_kwargs, wrappers).close()  # errors (bad kwargs, missing extras) surface here
     return gym.vector.SyncVectorEnv([lambda: make_env(env, env_kwargs, wrappers)] * num_envs)

@@ -58,7 +58,11 @@ class ActionRepeat(gym.Wrapper):  # type: ignore[misc]
 
 
 WRAPPERS: dict[str, tuple[Callable[..., gym.Env], dict[str, type], str]] = {
-    "time-limit": (gym.wrappers.TimeLimit, {"max_episode_steps": int}, "end episodes after N steps (truncation)"),
+    "time-limit": (
+        gym.wrappers.TimeLimit,
+        {"max_episode_steps": int},
+        "end episodes after N steps (truncation)",
+    ),
     "clip-action": (gym.wrappers.ClipAction, {}, "clip actions to the Box bounds"),
     "rescale-action": (
         gym.wrappers.RescaleAction,
@@ -88,7 +92,9 @@ def parse_wrapper(spec: str) -> tuple[str, dict[str, Any]]:
         try:
             value = params[key](json.loads(raw))
         except (ValueError, TypeError, OverflowError):
-            raise ConfigError(f"wrapper {name!r}: {key}={raw!r} is not a valid {params[key].__name__}") from None
+            raise ConfigError(
+                f"wrapper {name!r}: {key}={raw!r} is not a valid {params[key].__name__}"
+            ) from None
         if isinstance(value, float) and not np.isfinite(value):
             raise ConfigError(f"wrapper {name!r}: {key}={raw!r} must be finite")
         if key in ("max_episode_steps", "repeat") and value < 1:

@@ -138,7 +138,9 @@ class EagerLoss(torch.autograd.Function):
         loss, stats, grads = cls.compute(ctx, *args)
         ctx.args = args
         ctx.eager_grads = {
-            id(a): torch.from_numpy(grads[id(a)]) for a in args if isinstance(a, torch.Tensor) and a.requires_grad
+            id(a): torch.from_numpy(grads[id(a)])
+            for a in args
+            if isinstance(a, torch.Tensor) and a.requires_grad
         }
         ctx.mark_non_differentiable(stats)
         return torch.from_numpy(np.array(loss, dtype=np.float32)), stats

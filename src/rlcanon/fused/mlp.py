@@ -13,7 +13,9 @@ def mlp_forward(mlp: MLP, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return kernels.forward(weights, biases, mlp.acts, x)
 
 
-def mlp_backward(mlp: MLP, cache: list[np.ndarray], dout: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def mlp_backward(
+    mlp: MLP, cache: list[np.ndarray], dout: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """d(loss)/d(mlp.flat) given d(loss)/d(output), written into ``out`` if given (a loop of steps
     reuses one buffer: fresh 100-kB buffers cost page faults every step)."""
     grad = np.empty(mlp.layout.size, dtype=np.float32) if out is None else out  # every element is written

@@ -88,7 +88,8 @@ def ppo_compute(
     ent_mean = float(ent.mean())
     loss = pg + vf_coef * vl - ent_coef * ent_mean
     stats = np.array(
-        [pg, vl, ent_mean, ((ratio - 1.0) - log_ratio).mean(), (np.abs(ratio - 1.0) > clip).mean()], dtype=np.float32
+        [pg, vl, ent_mean, ((ratio - 1.0) - log_ratio).mean(), (np.abs(ratio - 1.0) > clip).mean()],
+        dtype=np.float32,
     )
     grads: dict[int, np.ndarray] = {}
     dlogp = np.where(s1 <= s2, -adv * ratio, 0.0) / n

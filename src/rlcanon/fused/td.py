@@ -78,7 +78,9 @@ class TDLoss(EagerLoss):
         return loss, torch.from_numpy(q_taken), grads
 
 
-def _applies(q_net: Any, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, weights: Any) -> bool:
+def _applies(
+    q_net: Any, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, weights: Any
+) -> bool:
     if type(q_net) is not DiscreteQ or q_net.pixels or obs.requires_grad or not torch.is_grad_enabled():
         return False
     nets = _nets(q_net)
@@ -88,7 +90,11 @@ def _applies(q_net: Any, obs: torch.Tensor, actions: torch.Tensor, targets: torc
 
 
 def _run(
-    q_net: DiscreteQ, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None
+    q_net: DiscreteQ,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     flats = [m.flat for m in _nets(q_net)]
     result: tuple[torch.Tensor, torch.Tensor] = TDLoss.apply(*flats, q_net, obs, actions, targets, weights)

@@ -33,7 +33,9 @@ class Actor(nn.Module):
     ) -> None:
         super().__init__()
         self.head: PolicyHead = make_head(action_space, head, log_std_init)  # type: ignore[assignment]
-        self.net = MLP(obs_dim, hidden, self.head.out_dim, activation, out_gain=out_gain, orthogonal=orthogonal)
+        self.net = MLP(
+            obs_dim, hidden, self.head.out_dim, activation, out_gain=out_gain, orthogonal=orthogonal
+        )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """The head's parameters (logits, mean, ...) for a batch of observations."""

@@ -96,9 +96,7 @@ class ContinuousQ(nn.Module):
     """Q(s, a) for continuous actions: an MLP on [obs, action]; (B,), or (E, B) with
     ``ensemble_size`` E (twin critics are E = 2)."""
 
-    def __init__(
-        self, obs_dim: int, action_dim: int, hidden: Sequence[int], ensemble_size: int = 0
-    ) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], ensemble_size: int = 0) -> None:
         super().__init__()
         self.net = MLP(obs_dim + action_dim, hidden, 1, "relu", ensemble_size=ensemble_size)
 

@@ -83,7 +83,9 @@ class MLP(nn.Module):
         if activation not in ACTIVATIONS:
             raise ConfigError(f"activation={activation!r} is not allowed; choose one of {list(ACTIVATIONS)}")
         if out_activation not in ("identity", "tanh"):
-            raise ConfigError(f"out_activation={out_activation!r} is not allowed; choose 'identity' or 'tanh'")
+            raise ConfigError(
+                f"out_activation={out_activation!r} is not allowed; choose 'identity' or 'tanh'"
+            )
         self.dims = [int(in_dim), *(int(h) for h in hidden), int(out_dim)]
         self.acts = [activation] * (len(self.dims) - 2) + [out_activation]
         self.ensemble_size = int(ensemble_size)

@@ -13,9 +13,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlcanon.errors import ConfigError
-
 from rlcanon.envs.toy import Transitions
+from rlcanon.errors import ConfigError
 
 
 @dataclass
@@ -65,7 +64,10 @@ def model_of(env: gym.Env) -> TabularModel:
 
 
 def make_tabular_env(
-    env_id: str, max_steps: int | None = None, env_kwargs: dict[str, Any] | None = None, wrappers: tuple[str, ...] = ()
+    env_id: str,
+    max_steps: int | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    wrappers: tuple[str, ...] = (),
 ) -> gym.Env:
     """Any env with discrete observations and actions (ours are ``rlcanon/...`` ids), through the
     shared factory. Monte Carlo needs episodes that end: an env without a step limit (CliffWalking)
