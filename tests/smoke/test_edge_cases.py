@@ -41,7 +41,8 @@ def test_a_nan_reward_stops_training_before_it_enters_a_buffer(run_dir):
     from rlcanon.algos.ppo import PPOConfig, train
 
     cfg = PPOConfig(total_timesteps=1024, num_envs=1, num_steps=64, batch_size=64, checkpoint_interval=64)
-    with pytest.raises(TrainingError, match=r"non-finite reward after 0 steps.*No checkpoint was written yet"):
+    want = r"non-finite reward after 0 steps.*No checkpoint was written yet"
+    with pytest.raises(TrainingError, match=want):
         train(cfg, env=lambda: NaNReward(gym.make("CartPole-v1")), run_dir=run_dir, progress=False)
     assert (run_dir / "config.json").exists() and (run_dir / "metrics.csv").exists()
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from rlcanon.run import checkpoint as ckpt
 from rlcanon.errors import CheckpointError
+from rlcanon.run import checkpoint as ckpt
 
 
 def test_round_trip_and_latest_pointer(tmp_path):
