@@ -118,3 +118,45 @@ def test_dueling_q_is_value_plus_centred_advantage():
 
 def test_value_critic_shape():
     assert ValueCritic(4, (8,)).forward(torch.randn(3, 4)).shape == (3,)
+
+
+def _networks():
+    from rlcanon.nets.actor import Actor
+
+    torch.manual_seed(0)
+    return {
+        "actor (categorical)": (Actor(4, gym.spaces.Discrete(3), (8,)), (torch.randn(5, 4),)),
+        "actor (squashed)": (Actor(4, BOX, (8,), head="squashed"), (torch.randn(5, 4),)),
+        "value critic": (ValueCritic(4, (8,)), (torch.randn(5, 4),)),
+        "Q(s, .) dueling": (DiscreteQ((4,), 3, (8,), dueling=True), (torch.randn(5, 4),)),
+        "Q(s, a) ensemble": (ContinuousQ(4, 2, (8,), ensemble_size=2), (torch.randn(5, 4), torch.randn(5, 2))),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_networks()))
+def test_every_network_supports_func_grad_vmap_and_create_graph(name):
+    """MAML, per-sample gradients and vmapped ensembles need these on every network."""
+    from rlcanon.nets import kernels
+
+    net, inputs = _networks()[name]
+    params = {k: v.detach() for k, v in net.named_parameters()}
+
+    def loss(p, *xs):
+        return torch.func.functional_call(net, p, xs).pow(2).sum()
+
+    kernels.set_fast_path(False)
+    try:
+        ref = torch.autograd.grad(net(*inputs).pow(2).sum(), list(net.parameters()))
+    finally:
+        kernels.set_fast_path(True)
+    grads = torch.func.grad(loss)(params, *inputs)
+    for (k, _), r in zip(net.named_parameters(), ref):
+        torch.testing.assert_close(grads[k], r, rtol=1e-4, atol=1e-5)
+    per_sample = torch.func.vmap(torch.func.grad(loss), in_dims=(None, *([0] * len(inputs))))(
+        params, *(x.unsqueeze(1) for x in inputs)
+    )
+    for (k, _), r in zip(net.named_parameters(), ref):
+        torch.testing.assert_close(per_sample[k].sum(0), r, rtol=1e-4, atol=1e-5)
+    g = torch.autograd.grad(net(*inputs).pow(2).sum(), list(net.parameters()), create_graph=True)
+    second = torch.autograd.grad(sum((x * x).sum() for x in g), list(net.parameters()), allow_unused=True)
+    assert any(s is not None and s.abs().sum() > 0 for s in second)
