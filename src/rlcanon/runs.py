@@ -30,7 +30,9 @@ def load_config(run_dir: str | Path, **overrides: Any) -> tuple[Entry, Any]:
     try:
         entry = get_entry(record["algo"])
     except ConfigError:
-        raise CheckpointError(f"{run_dir}/config.json names {record['algo']!r}, which this rlcanon does not know") from None
+        raise CheckpointError(
+            f"{run_dir}/config.json names {record['algo']!r}, which this rlcanon does not know"
+        ) from None
     try:
         config = from_dict(entry.config, record["config"])
     except (TypeError, ConfigError) as exc:
@@ -69,6 +71,12 @@ def load_learner(run_dir: str | Path, device: str | None = None) -> tuple[Any, A
     """(learner with the latest checkpoint loaded, config, checkpoint state); ``device`` overrides
     the run's torch device (a run trained on a GPU loads on a CPU-only machine with 'cpu')."""
     entry, config = load_config(run_dir, device=device) if device else load_config(run_dir)
+    return _load_learner(run_dir, entry, config)
+
+
+def _load_learner(run_dir: str | Path, entry: Entry, config: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """Read the latest checkpoint, build the learner, then check and load the checkpoint into it
+    (a checkpoint that fails any check loads nothing, and the learner is closed)."""
     ckpt_dir = ckpt.latest_checkpoint(run_dir)
     arrays, state = ckpt.load_checkpoint(ckpt_dir)
     learner = entry.make(config, config.env_id, seed_everything(config.seed))
@@ -94,9 +102,9 @@ def evaluate_run(
         raise ConfigError(f"episodes={episodes} is not allowed; it must be an integer in [1, 100000]")
     if seed is not None and not 0 <= seed <= 2**32 - 1:
         raise ConfigError(f"seed={seed} is not allowed; it must be an integer in [0, {2**32 - 1}]")
-    _, config = load_config(run_dir)
+    entry, config = load_config(run_dir, device=device) if device else load_config(run_dir)
     with thread_limits(getattr(config, "torch_threads", 1)):
-        learner, config, state = load_learner(run_dir, device)
+        learner, config, state = _load_learner(run_dir, entry, config)
         try:
             n = episodes if episodes is not None else config.eval_episodes
             eval_seed = seed if seed is not None else config.seed + 20_000

@@ -15,6 +15,7 @@ from rlcanon.buffers.replay import ReplayBuffer
 from rlcanon.buffers.sumtree import SumTree
 from rlcanon.buffers.transition import Transition
 from rlcanon.core.validate import ArraySpec
+from rlcanon.errors import CheckpointError
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):
@@ -58,8 +59,35 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         specs["max_priority"] = ArraySpec((1,), "float64", low=0.0)
         return specs
 
+    def check_state_arrays(self, arrays: Mapping[str, np.ndarray], where: str, prefix: str) -> None:
+        """Also: every stored transition has a priority > 0 (|delta| + eps, raised to alpha), and
+        their sum, the sum tree's root, is finite (else sampling could not draw from it)."""
+        super().check_state_arrays(arrays, where, prefix)
+        leaves = self._leaves(arrays)
+        valid = self._valid(arrays)
+        if valid.any() and not (leaves[valid] > 0).all():
+            raise CheckpointError(
+                f"{where}: array '{prefix}/priorities' holds 0 for a stored transition; expected "
+                f"priorities > 0 for every valid transition"
+            )
+        with np.errstate(over="ignore"):
+            total = leaves.sum()
+        if not np.isfinite(total):
+            raise CheckpointError(
+                f"{where}: array '{prefix}/priorities' sums to {total}; expected a finite total priority"
+            )
+
+    def _valid(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        valid = np.zeros(self.rows * self.num_envs, dtype=bool)
+        stored = np.asarray(arrays["valid"], dtype=bool).reshape(-1)
+        valid[: len(stored)] = stored
+        return valid
+
+    def _leaves(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        return np.where(self._valid(arrays), np.asarray(arrays["priorities"], dtype=np.float64), 0.0)
+
     def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        super().load_state_arrays(arrays)
-        leaves = np.where(self.data["valid"].reshape(-1), arrays["priorities"], 0.0)
+        super().load_state_arrays(arrays)  # (checks first, these checks included)
+        leaves = self._leaves(arrays)
         self.tree.rebuild(leaves)  # inner sums are recomputed, never read from the file
         self.max_priority = max(float(arrays["max_priority"][0]), float(leaves.max(initial=0.0)), self.eps)

@@ -172,21 +172,33 @@ class ReplayBuffer:
             specs[k] = ArraySpec(specs[k].shape, "uint8", max_rows=self.rows, low=0, high=1)
         if self.action_bounds is not None:  # e.g. discrete actions index a Q row: [0, n - 1]
             low, high = self.action_bounds
-            specs["actions"] = ArraySpec(specs["actions"].shape, specs["actions"].dtype, self.rows, True, low, high)
+            spec = specs["actions"]
+            specs["actions"] = ArraySpec(spec.shape, spec.dtype, max_rows=self.rows, low=low, high=high)
         specs["meta"] = ArraySpec((2,), "int64", low=0, high=self.rows)
         return specs
 
-    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Restore contents checked against :meth:`array_specs` (consistent row counts too)."""
+    def check_state_arrays(self, arrays: Mapping[str, np.ndarray], where: str, prefix: str) -> None:
+        """Checks across arrays already checked against :meth:`array_specs`: the row counts agree
+        with each other and with the position and full flag in ``meta``."""
         pos, full = (int(v) for v in arrays["meta"])
-        n = len(arrays["valid"])
-        if full not in (0, 1) or pos >= self.rows or n != (self.rows if full else pos):
+        if full not in (0, 1) or pos >= self.rows:
             raise CheckpointError(
-                f"replay state is inconsistent: position {pos}, full={bool(full)}, {n} rows stored "
-                f"(capacity {self.rows} rows)"
+                f"{where}: array '{prefix}/meta' holds position {pos} and full={full}; expected a position "
+                f"below {self.rows} and full 0 or 1"
             )
-        if any(len(arrays[k]) != n for k in self.fields):
-            raise CheckpointError("replay arrays have different row counts")
+        n = self.rows if full else pos
+        for k in self.fields:
+            if len(arrays[k]) != n:
+                raise CheckpointError(
+                    f"{where}: array '{prefix}/{k}' has {len(arrays[k])} rows, expected {n} (the rows "
+                    f"'{prefix}/meta' says are stored: position {pos}, full={full})"
+                )
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore contents checked against :meth:`array_specs` and :meth:`check_state_arrays`."""
+        self.check_state_arrays(arrays, "replay state", "replay")
+        pos, full = (int(v) for v in arrays["meta"])
+        n = self.rows if full else pos
         for k, v in self.data.items():
             v[:n] = arrays[k]
         self.pos, self.full = pos, bool(full)

@@ -44,18 +44,39 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
-def restore_rng_state(rng: np.random.Generator, state: Any, where: str = "checkpoint") -> None:
-    """Restore a snapshot of :func:`rng_state`, checked first (a bad one raises CheckpointError)."""
+def check_rng_state(state: Any, where: str = "checkpoint") -> np.ndarray:
+    """Check a snapshot of :func:`rng_state` (a bad one raises CheckpointError naming the field);
+    returns the torch state's bytes."""
     check_json(where, state, RNG_SCHEMA, "rng")
     try:
         raw = np.frombuffer(base64.b64decode(state["torch"], validate=True), dtype=np.uint8).copy()
     except (binascii.Error, ValueError):
-        raise CheckpointError(f"{where}: field rng.torch is not base64") from None
-    expected = torch.get_rng_state().numel()
-    if raw.size != expected:
-        raise CheckpointError(f"{where}: field rng.torch holds {raw.size} bytes, expected {expected}")
-    rng.bit_generator.state = state["numpy"]
-    try:
+        raise CheckpointError(
+            f"{where}: field rng.torch is not base64; expected a torch generator state"
+        ) from None
+    current = torch.get_rng_state()
+    if raw.size != current.numel():
+        raise CheckpointError(f"{where}: field rng.torch holds {raw.size} bytes, expected {current.numel()}")
+    try:  # torch checks the state's own fields when it is set; set it, then put the current one back
         torch.set_rng_state(torch.from_numpy(raw))
     except RuntimeError as exc:
         raise CheckpointError(f"{where}: field rng.torch is not a torch generator state ({exc})") from None
+    finally:
+        torch.set_rng_state(current)
+    return raw
+
+
+def restore_rng_state(rng: np.random.Generator, state: Any, where: str = "checkpoint") -> None:
+    """Restore a snapshot of :func:`rng_state`, checked first (a bad one raises CheckpointError)."""
+    raw = check_rng_state(state, where)
+    try:
+        torch_state = torch.get_rng_state()
+        torch.set_rng_state(torch.from_numpy(raw))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{where}: field rng.torch is not a torch generator state ({exc})") from None
+    try:
+        rng.bit_generator.state = state["numpy"]
+    except (TypeError, ValueError) as exc:
+        torch.set_rng_state(torch_state)
+        kind = state["numpy"]["bit_generator"]
+        raise CheckpointError(f"{where}: field rng.numpy is not a {kind} state ({exc})") from None

@@ -24,7 +24,9 @@ class ArraySpec:
 
     ``shape`` is exact, except that with ``max_rows`` the leading dimension may be anything from 0
     to ``max_rows`` (replay contents). Float arrays must be finite unless ``finite`` is False;
-    ``low``/``high`` bound every value (inclusive). An ``optional`` array may be absent."""
+    ``neg_inf`` also allows -inf (a "nothing seen yet" sentinel such as a best fitness), never NaN
+    or +inf. ``low``/``high`` bound every value (inclusive); ``integer`` asks for whole numbers (a
+    count kept in a float array). An ``optional`` array may be absent."""
 
     shape: tuple[int, ...]
     dtype: str
@@ -33,6 +35,8 @@ class ArraySpec:
     low: float | None = None
     high: float | None = None
     optional: bool = False
+    neg_inf: bool = False
+    integer: bool = False
 
     @staticmethod
     def like(array: Any, **kw: Any) -> ArraySpec:
@@ -51,12 +55,17 @@ def check_arrays(where: str, arrays: Mapping[str, Any], specs: Mapping[str, Arra
     """Check that ``arrays`` holds exactly the ``specs`` keys with matching shapes, dtypes and values."""
     unknown = sorted(set(arrays) - set(specs))
     if unknown:
-        raise CheckpointError(f"{where}: unexpected array {unknown[0]!r}; it was not written by this model")
+        raise CheckpointError(
+            f"{where}: unexpected array {unknown[0]!r}; expected only the arrays this model writes "
+            f"(it was written by another model or changed)"
+        )
     for key, spec in specs.items():
         if key not in arrays:
             if spec.optional:
                 continue
-            raise CheckpointError(f"{where}: array {key!r} is missing; it was written by another model")
+            raise CheckpointError(
+                f"{where}: array {key!r} is missing; expected it in a checkpoint of this model"
+            )
         check_array(where, key, arrays[key], spec)
 
 
@@ -75,12 +84,35 @@ def check_array(where: str, key: str, value: Any, spec: ArraySpec) -> None:
         raise CheckpointError(f"{where}: array {key!r} has shape {shape}, expected {want}")
     if arr.size == 0:
         return
-    if spec.finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise CheckpointError(f"{where}: array {key!r} holds NaN or infinite values")
-    if spec.low is not None and arr.min() < spec.low:
-        raise CheckpointError(f"{where}: array {key!r} holds {arr.min()}, below the allowed {spec.low}")
-    if spec.high is not None and arr.max() > spec.high:
-        raise CheckpointError(f"{where}: array {key!r} holds {arr.max()}, above the allowed {spec.high}")
+    if spec.finite and arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if spec.neg_inf:
+            bad &= arr != -np.inf
+        if bad.any():
+            value = arr[bad].flat[0]
+            want = "finite values or -inf" if spec.neg_inf else "finite values"
+            raise CheckpointError(f"{where}: array {key!r} holds {value}, expected {want}")
+    if arr.dtype.kind in "fiub" and (spec.low is not None or spec.high is not None):
+        checked = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+        if checked.size and spec.low is not None and checked.min() < spec.low:
+            raise CheckpointError(
+                f"{where}: array {key!r} holds {checked.min()}, expected values >= {_bound(spec.low)}"
+            )
+        if checked.size and spec.high is not None and checked.max() > spec.high:
+            raise CheckpointError(
+                f"{where}: array {key!r} holds {checked.max()}, expected values <= {_bound(spec.high)}"
+            )
+
+
+    if spec.integer and arr.dtype.kind == "f":
+        finite = arr[np.isfinite(arr)]
+        if finite.size and (np.floor(finite) != finite).any():
+            value = finite[np.floor(finite) != finite].flat[0]
+            raise CheckpointError(f"{where}: array {key!r} holds {value}, expected whole numbers (a count)")
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
 
 
 # ---- JSON ----------------------------------------------------------------------------------
@@ -142,7 +174,9 @@ def check_json(where: str, value: Any, schema: Any, path: str = "") -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise CheckpointError(f"{where}: field {name} is {value!r}, expected a finite number")
         if not schema.low <= value <= schema.high:
-            raise CheckpointError(f"{where}: field {name} is {value}, expected a number in [{schema.low}, {schema.high}]")
+            raise CheckpointError(
+                f"{where}: field {name} is {value}, expected a number in [{schema.low}, {schema.high}]"
+            )
     elif isinstance(schema, Str):
         if not isinstance(value, str) or (schema.choices and value not in schema.choices):
             want = f"one of {list(schema.choices)}" if schema.choices else "a string"

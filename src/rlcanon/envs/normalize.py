@@ -19,8 +19,9 @@ import gymnasium as gym
 import numpy as np
 
 from rlcanon.core.running import RunningMeanStd
-from rlcanon.core.validate import ArraySpec
+from rlcanon.core.validate import MAX_INT, ArraySpec
 from rlcanon.envs.episodes import find_wrapper
+from rlcanon.errors import CheckpointError
 
 CLIP = 10.0
 
@@ -29,8 +30,20 @@ def _rms_specs(shape: tuple[int, ...]) -> dict[str, ArraySpec]:
     return {
         "mean": ArraySpec(shape, "float64"),
         "var": ArraySpec(shape, "float64", low=0.0),
-        "count": ArraySpec((), "float64", low=1e-12),
+        "count": ArraySpec((), "float64", low=1e-12, high=float(MAX_INT)),  # (1e-4 plus a count)
     }
+
+
+def _check_rms(arrays: dict[str, np.ndarray], where: str, prefix: str) -> None:
+    """The statistics' sum of squares, count * (var + mean^2), must be finite: the next update
+    works with it, and an overflow there would turn the variance into inf or NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        m2 = float(arrays["count"]) * (np.asarray(arrays["var"]) + np.asarray(arrays["mean"]) ** 2)
+    if not np.isfinite(m2).all():
+        raise CheckpointError(
+            f"{where}: arrays '{prefix}/mean', '{prefix}/var' and '{prefix}/count' overflow a float64 "
+            f"together; expected count * (var + mean^2) to be finite"
+        )
 
 
 class NormalizeObservation(gym.vector.VectorWrapper):  # type: ignore[misc]
@@ -60,6 +73,9 @@ class NormalizeObservation(gym.vector.VectorWrapper):  # type: ignore[misc]
 
     def array_specs(self) -> dict[str, ArraySpec]:
         return _rms_specs(self.rms.mean.shape)
+
+    def check_state_arrays(self, arrays: dict[str, np.ndarray], where: str, prefix: str) -> None:
+        _check_rms(arrays, where, prefix)
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.rms.load_state_dict(arrays)
@@ -99,6 +115,9 @@ class NormalizeReward(gym.vector.VectorWrapper):  # type: ignore[misc]
     def array_specs(self) -> dict[str, ArraySpec]:
         return {**_rms_specs(()), "returns": ArraySpec((self.num_envs,), "float64")}
 
+    def check_state_arrays(self, arrays: dict[str, np.ndarray], where: str, prefix: str) -> None:
+        _check_rms(arrays, where, prefix)
+
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.rms.load_state_dict(arrays)
         self.returns = np.array(arrays["returns"], dtype=np.float64)
@@ -122,9 +141,17 @@ class EnvState:
     def array_specs(self) -> dict[str, ArraySpec]:
         return {f"{name}/{k}": v for name, w in self.parts.items() for k, v in w.array_specs().items()}
 
+    def check_state_arrays(self, arrays: dict[str, np.ndarray], where: str, prefix: str) -> None:
+        for name, w in self.parts.items():
+            w.check_state_arrays(_sub(arrays, name), where, f"{prefix}/{name}")
+
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         for name, w in self.parts.items():
-            w.load_state_arrays({k[len(name) + 1 :]: v for k, v in arrays.items() if k.startswith(name + "/")})
+            w.load_state_arrays(_sub(arrays, name))
+
+
+def _sub(arrays: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+    return {k[len(name) + 1 :]: v for k, v in arrays.items() if k.startswith(name + "/")}
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rlcanon.core.config import check_choice, check_int, check_positive, check_range
-from rlcanon.core.validate import ArraySpec
+from rlcanon.core.validate import MAX_INT, ArraySpec
 from rlcanon.envs.factory import EnvSpecLike, make_vec_env
 from rlcanon.errors import ConfigError
 from rlcanon.es.backends import make_backend
@@ -102,13 +102,33 @@ class ObsStats:
         return {"stats": self.stats, "count": np.array(self.count)}
 
     def array_specs(self) -> dict[str, ArraySpec]:
-        return {"stats": ArraySpec(self.stats.shape, "float64"), "count": ArraySpec((), "float64", low=0.0)}
+        return {
+            "stats": ArraySpec(self.stats.shape, "float64"),
+            "count": ArraySpec((), "float64", low=0.0, high=float(MAX_INT), integer=True),
+        }
+
+    def check_state_arrays(self, arrays: dict[str, np.ndarray], where: str, prefix: str) -> None:
+        """Sums that some observations could have: sums of squares >= 0 and, by Cauchy-Schwarz,
+        sum^2 <= count * sum of squares (so no sums at all with a count of 0)."""
+        from rlcanon.errors import CheckpointError
+
+        stats, count = np.asarray(arrays["stats"]), float(arrays["count"])
+        if (stats[1] < 0).any():
+            raise CheckpointError(
+                f"{where}: array '{prefix}/stats' holds a negative sum of squares, {stats[1].min()}; "
+                f"expected >= 0"
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            excess = stats[0] ** 2 - count * stats[1]
+            scale = np.abs(count * stats[1])
+        if not (np.isfinite(excess) & (excess <= 1e-6 * scale + 1e-12)).all():
+            raise CheckpointError(
+                f"{where}: array '{prefix}/stats' holds sums that {count:g} observations cannot have; "
+                f"expected sum^2 <= count * sum of squares ('{prefix}/count')"
+            )
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        if (arrays["stats"][1] < 0).any():
-            from rlcanon.errors import CheckpointError
-
-            raise CheckpointError("observation statistics hold a negative sum of squares")
+        self.check_state_arrays(arrays, "observation statistics", "obs")
         self.stats, self.count = np.array(arrays["stats"]), float(arrays["count"])
 
 

@@ -12,10 +12,14 @@ from rlcanon.core.seeding import RNG_SCHEMA
 from rlcanon.core.validate import ArraySpec, Int, Map
 from rlcanon.errors import CheckpointError
 
-POSITIVE = ("sigma",)
-"""Float scalars that must be > 0."""
-UNBOUNDED = ("best_f",)
-"""Float scalars that may be -inf (nothing finite seen yet)."""
+POSITIVE = ("sigma", "D", "var", "stds")
+"""Step sizes, scales and variances: every value > 0."""
+NON_NEGATIVE = ("v",)
+"""Second moments (OpenAI-ES Adam): every value >= 0."""
+SENTINEL = ("best_f",)
+"""Float scalars that may be -inf (nothing finite seen yet); never NaN or +inf."""
+BOUNDS = {"seeds": (0, 2**31 - 1)}
+"""Integer arrays with a range (noise seeds are drawn from [0, 2**31 - 1))."""
 
 
 class StrategyState:
@@ -42,11 +46,13 @@ class StrategyState:
         specs = {}
         for key, value in self._split(self._fresh)[0].items():
             name = key.removeprefix("scalar/")
+            low, high = BOUNDS.get(name, (None, None))
+            if name in POSITIVE:
+                low = 1e-300
+            elif name in NON_NEGATIVE:
+                low = 0.0
             specs[key] = ArraySpec(
-                value.shape,
-                value.dtype.name,
-                finite=name not in UNBOUNDED,
-                low=1e-300 if name in POSITIVE else None,
+                value.shape, value.dtype.name, low=low, high=high, neg_inf=name in SENTINEL
             )
         return specs
 
@@ -64,6 +70,45 @@ class StrategyState:
                 fields[key] = Int()
         return Map(fields)
 
+    def check_state_arrays(self, arrays: dict[str, np.ndarray], where: str, prefix: str) -> None:
+        """Checks across values (each array already met :meth:`array_specs`): CMA-ES's covariance is
+        symmetric positive definite and its eigenvector matrix orthonormal."""
+        if "C" in arrays:
+            c = np.asarray(arrays["C"], dtype=np.float64)
+            if not np.allclose(c, c.T, rtol=1e-8, atol=1e-12 * max(float(np.abs(c).max()), 1e-300)):
+                raise CheckpointError(
+                    f"{where}: array '{prefix}/C' is not symmetric; expected a covariance matrix"
+                )
+            try:
+                smallest = float(np.linalg.eigvalsh((c + c.T) / 2).min())
+            except np.linalg.LinAlgError:
+                smallest = float("nan")
+            if not smallest > 0:
+                raise CheckpointError(
+                    f"{where}: array '{prefix}/C' has eigenvalue {smallest}; expected a positive definite "
+                    f"covariance"
+                )
+        if "B" in arrays and "D" in arrays:  # CMA-ES: C = B diag(D^2) B^T with B orthonormal
+            b = np.asarray(arrays["B"], dtype=np.float64)
+            if not np.allclose(b.T @ b, np.eye(len(b)), atol=1e-6):
+                raise CheckpointError(
+                    f"{where}: array '{prefix}/B' is not orthonormal; expected eigenvectors of C"
+                )
+        elif "B" in arrays:  # xNES: the square root of the covariance must be invertible
+            sign, logdet = np.linalg.slogdet(np.asarray(arrays["B"], dtype=np.float64))
+            if sign == 0 or not np.isfinite(logdet):
+                raise CheckpointError(
+                    f"{where}: array '{prefix}/B' is singular; expected an invertible matrix"
+                )
+
+    def check_state_json(self, obj: dict[str, Any], where: str, path: str) -> None:
+        """A generator state the bit generator accepts (checked on a scratch generator)."""
+        if "rng" in obj:
+            try:
+                np.random.default_rng(0).bit_generator.state = obj["rng"]
+            except (TypeError, ValueError, KeyError) as exc:
+                raise CheckpointError(f"{where}: field {path}.rng is not a generator state ({exc})") from None
+
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._pending = dict(arrays)
 
@@ -74,13 +119,4 @@ class StrategyState:
                 state[key.removeprefix("scalar/")] = float(value)
             else:
                 state[key] = np.array(value)
-        if "C" in state:  # CMA-ES: the covariance must be symmetric positive definite
-            c = state["C"]
-            if not np.allclose(c, c.T) or np.linalg.eigvalsh((c + c.T) / 2).min() <= 0:
-                raise CheckpointError("strategy covariance C is not symmetric positive definite")
-        if "D" in state and (state["D"] <= 0).any():
-            raise CheckpointError("strategy scales D must be > 0")
-        for key in ("var", "stds"):
-            if key in state and (state[key] <= 0).any():
-                raise CheckpointError(f"strategy {key} must be > 0")
         self.es.load_state_dict(state)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlcanon.core.config import to_dict
-from rlcanon.core.seeding import restore_rng_state, rng_state, seed_everything
+from rlcanon.core.seeding import RNG_SCHEMA, check_rng_state, restore_rng_state, rng_state, seed_everything
 from rlcanon.core.threads import thread_limits
 from rlcanon.core.validate import AnyJSON, Int, Map, Num, Str, check_arrays, check_json
 from rlcanon.envs.evaluate import evaluate
@@ -25,7 +25,13 @@ from rlcanon.errors import CheckpointError, TrainingError
 from rlcanon.run import checkpoint as ckpt
 from rlcanon.run.logger import MetricsLogger
 from rlcanon.run.notes import note
-from rlcanon.run.rundir import default_run_dir, open_run_dir, remove_empty_run_dir, write_config, write_summary
+from rlcanon.run.rundir import (
+    default_run_dir,
+    open_run_dir,
+    remove_empty_run_dir,
+    write_config,
+    write_summary,
+)
 from rlcanon.run.state import Parts, counter_schema, load_parts, part_arrays, part_json, part_specs
 
 
@@ -120,7 +126,7 @@ def state_schema(algo: str, parts: Parts) -> Map:
             "step": Int(),
             "algo": Str((algo,)),
             "agent": counter_schema(parts),
-            "rng": Map({}, optional=()),  # checked by restore_rng_state
+            "rng": RNG_SCHEMA,  # (and the torch state's bytes: check_rng_state)
             "clock": Map({"elapsed": Num(0.0, 1e12), "train": Num(0.0, 1e12)}),
             "metrics_rows": Int(),
             "extra": AnyJSON(),  # checked part by part when loaded
@@ -128,16 +134,23 @@ def state_schema(algo: str, parts: Parts) -> Map:
     )
 
 
-def load_learner_state(algo: str, learner: Learner, arrays: dict[str, np.ndarray], state: Any, where: str) -> None:
-    """Check a checkpoint against what ``learner`` expects, then load it (nothing is loaded from a
-    checkpoint that fails any check)."""
+def load_learner_state(
+    algo: str, learner: Learner, arrays: dict[str, np.ndarray], state: Any, where: str
+) -> None:
+    """Check a checkpoint (its directory: ``where``) against what ``learner`` expects, then load it.
+    Every check runs before anything is loaded; a refusal names the file and the key or field."""
+    state_where, arrays_where = str(Path(where) / ckpt.STATE), str(Path(where) / ckpt.WEIGHTS)
     parts = learner.checkpoint_parts()
-    schema = state_schema(algo, parts)
-    check_json(where, {**state, "rng": {}} if isinstance(state, dict) else state, schema)
-    check_arrays(where, arrays, part_specs(parts))
-    load_parts(parts, learner, arrays, state["agent"], state["extra"], where)
+    check_json(state_where, state, state_schema(algo, parts))
+    check_rng_state(state["rng"], state_where)
+    check_arrays(arrays_where, arrays, part_specs(parts))
+    load_parts(parts, learner, arrays, state["agent"], state["extra"], arrays_where, state_where)
     if learner.progress != state["step"]:
-        raise CheckpointError(f"{where}: field step is {state['step']}, but the agent's counters say {learner.progress}")
+        counters = ", ".join(f"agent.{k}={v}" for k, v in state["agent"].items())
+        raise CheckpointError(
+            f"{state_where}: field step is {state['step']}, but the counters ({counters}) and parts put the "
+            f"agent at {learner.progress}; expected them to agree"
+        )
     on_restore = getattr(learner, "on_restore", None)
     if on_restore is not None:  # e.g. restart the envs, whose state a checkpoint cannot hold
         on_restore()
@@ -165,15 +178,14 @@ class Session:
             envs.close()
 
     def restore(self) -> None:
-        where = str(self.path / "checkpoints")
         ckpt_dir = ckpt.latest_checkpoint(self.path)
-        where = str(ckpt_dir)
         arrays, state = ckpt.load_checkpoint(ckpt_dir)
-        load_learner_state(self.algo, self.learner, arrays, state, where)
+        load_learner_state(self.algo, self.learner, arrays, state, str(ckpt_dir))
+        where = str(ckpt_dir / ckpt.STATE)
         if self.learner.progress > self.budget:
             raise CheckpointError(
-                f"{where}: the run is at {self.learner.progress} {self.config.UNIT}s, past its budget "
-                f"({self.config.BUDGET}={self.config.budget})"
+                f"{where}: field step is {self.learner.progress}, past the run's budget "
+                f"({self.config.BUDGET}={self.config.budget}); expected at most {self.budget}"
             )
         restore_rng_state(self.rng, state["rng"], where)
         self.clock.update(state["clock"])

@@ -15,8 +15,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rlcanon.errors import CheckpointError
 from rlcanon.run.checkpoint import atomic_write_bytes
-from rlcanon.run.notes import note
+from rlcanon.run.notes import note, os_error_hint
 
 REQUIRED_COLUMNS = ("global_step", "charts/episodic_return", "time/sps")
 
@@ -30,16 +31,35 @@ class MetricsLogger:
     def __init__(self, run_dir: Path, resume_rows: int | None = None) -> None:
         self.path = Path(run_dir) / "metrics.csv"
         self.columns: list[str] = list(REQUIRED_COLUMNS)
+        self._fh: Any = None
+        self._broken = False  # a write failed: the file is left as it is until the run is resumed
         rows: list[list[str]] = []
-        if resume_rows is not None and self.path.exists():
-            self.columns, rows = _read_rows(self.path)
+        if resume_rows is not None:
+            if self.path.exists():
+                self.columns, rows = self._read()
             if len(rows) < resume_rows:
-                note(f"{self.path} holds {len(rows)} complete rows, fewer than the checkpoint's {resume_rows}")
+                note(
+                    f"{self.path} holds {len(rows)} complete rows, fewer than the {resume_rows} the "
+                    f"checkpoint recorded; the missing rows cannot be recovered"
+                )
             rows = rows[:resume_rows]
         self._rewrite(rows)
         self.rows = len(rows)
         self._index = {c: i for i, c in enumerate(self.columns)}
         self._tb = _tensorboard_writer(Path(run_dir))
+
+    def _read(self) -> tuple[list[str], list[list[str]]]:
+        try:
+            return _read_rows(self.path)
+        except OSError as exc:
+            raise CheckpointError(f"cannot read {self.path}: {os_error_hint(exc)}") from None
+
+    def _failed(self, exc: OSError) -> CheckpointError:
+        self._broken = True
+        return CheckpointError(
+            f"cannot write {self.path}: {os_error_hint(exc)}; the rows up to the last checkpoint are kept, "
+            f"go on from it with --resume {self.path.parent} once this is fixed"
+        )
 
     def _rewrite(self, rows: list[list[str]]) -> None:
         buf = io.StringIO()
@@ -48,24 +68,29 @@ class MetricsLogger:
         width = len(self.columns)
         writer.writerows(row + [""] * (width - len(row)) for row in rows)
         atomic_write_bytes(self.path, buf.getvalue().encode())
-        if getattr(self, "_fh", None) is not None:
-            self._fh.close()
-        self._fh = open(self.path, "a", newline="")  # noqa: SIM115 - kept open for the run
+        self._close_file()
+        try:
+            self._fh = open(self.path, "a", newline="")  # noqa: SIM115 - kept open for the run
+        except OSError as exc:
+            raise self._failed(exc) from None
         self._writer = csv.writer(self._fh)
 
     def log(self, metrics: dict[str, Any]) -> None:
         new = [k for k in metrics if k not in self._index]
         if new:  # a key seen for the first time: widen the table once
-            self._fh.flush()
-            self.columns, rows = _read_rows(self.path)
+            self._flush()
+            self.columns, rows = self._read()
             self.columns += new
             self._index = {c: i for i, c in enumerate(self.columns)}
             self._rewrite(rows)
         row = [""] * len(self.columns)
         for key, value in metrics.items():
             row[self._index[key]] = _fmt(value)
-        self._writer.writerow(row)
-        self._fh.flush()
+        try:
+            self._writer.writerow(row)
+            self._fh.flush()
+        except OSError as exc:  # (a row cut short here is dropped when the run is resumed)
+            raise self._failed(exc) from None
         self.rows += 1
         if self._tb is not None:
             step = int(metrics["global_step"])
@@ -73,10 +98,27 @@ class MetricsLogger:
                 if key != "global_step" and isinstance(value, (int, float)) and math.isfinite(value):
                     self._tb.add_scalar(key, value, step)
 
+    def _flush(self) -> None:
+        try:
+            self._fh.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def _close_file(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError as exc:
+                if not self._broken:  # (else the error was reported when the write failed)
+                    raise self._failed(exc) from None
+
     def close(self) -> None:
-        self._fh.close()
-        if self._tb is not None:
-            self._tb.close()
+        try:
+            self._close_file()
+        finally:
+            if self._tb is not None:
+                self._tb.close()
 
 
 def _fmt(value: Any) -> str:

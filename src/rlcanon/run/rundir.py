@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from rlcanon.errors import CheckpointError, ConfigError, RunBusyError
-from rlcanon.run.checkpoint import atomic_write_json, read_json, remove_stale_temps
+from rlcanon.run.checkpoint import (
+    _checkpoint_dirs,
+    _complete,
+    atomic_write_json,
+    read_json,
+    remove_stale_temps,
+)
+from rlcanon.run.notes import os_error_hint
 
 LOCK = ".lock"
 RUN_FILES = ("config.json", "metrics.csv", "summary.json", "checkpoints", "tb", "policy.safetensors")
@@ -74,22 +81,38 @@ class RunLock:
     def acquire(self) -> RunLock:
         lock_file = self.path / LOCK
         try:
-            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
         except OSError as exc:
-            raise CheckpointError(f"cannot write to the run directory {self.path}: {exc.strerror}") from None
+            raise self._unwritable(exc) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            if not _try_lock(fd):
+                # the holder writes its pid just after it takes the lock: give it a moment for that
+                holder = ""
+                for _ in range(50):
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                    if holder or _try_lock(fd):
+                        break
+                    time.sleep(0.02)
+                else:
+                    holder = "unknown"
+                if holder:
+                    raise RunBusyError(
+                        f"{self.path} is being written by another rlcanon process (pid {holder}); wait "
+                        f"for it to finish, or choose another --run-dir"
+                    )
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as exc:
             os.close(fd)
-            raise RunBusyError(
-                f"{self.path} is being written by another rlcanon process (pid {holder}); wait for it "
-                f"to finish, or choose another --run-dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+            raise self._unwritable(exc) from None
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
         return self
+
+    def _unwritable(self, exc: OSError) -> CheckpointError:
+        return CheckpointError(f"cannot write to the run directory {self.path}: {os_error_hint(exc)}")
 
     def release(self) -> None:
         if self._fd is not None:
@@ -103,6 +126,14 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunLock:
@@ -119,7 +150,7 @@ def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunLock:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CheckpointError(f"cannot create the run directory {path}: {exc.strerror}") from None
+        raise CheckpointError(f"cannot create the run directory {path}: {os_error_hint(exc)}") from None
     lock = RunLock(path).acquire()
     try:
         if holds_run(path) and not resume:
@@ -128,17 +159,49 @@ def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunLock:
                     f"{path} already holds a run; continue it with --resume {path}, replace it with "
                     f"--overwrite, or choose another --run-dir"
                 )
-            for name in RUN_FILES:
-                target = path / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-        remove_stale_temps(path)
+            _remove_run(path)
+        try:
+            remove_stale_temps(path)
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot remove the temporary files of a stopped run in {path}: {os_error_hint(exc)}"
+            ) from None
+        if resume and not _has_checkpoint(path):
+            raise CheckpointError(
+                f"{path} holds no complete checkpoint (its run stopped before writing one), so there is "
+                f"nothing to resume; start it again with --overwrite"
+            )
     except BaseException:
         lock.release()
         raise
     return lock
+
+
+def _has_checkpoint(path: Path) -> bool:
+    root = path / "checkpoints"
+    return root.is_dir() and any(_complete(p) for p in _checkpoint_dirs(root))
+
+
+def _remove_run(path: Path) -> None:
+    """Remove the files of the run in ``path`` (for --overwrite). Each is first renamed to a
+    temporary name, so a kill in the middle leaves no half-removed part of a run, only temporary
+    files that the next writer removes. The config goes last: a run stopped in the middle still
+    holds it, so it is refused as an existing run, and --resume says there is no checkpoint."""
+    for name in sorted(RUN_FILES, key=lambda n: n == "config.json"):
+        target = path / name
+        if not (target.exists() or target.is_symlink()):
+            continue
+        doomed = path / f".{name}.overwritten-{os.getpid()}-{os.urandom(4).hex()}.tmp"
+        try:
+            os.rename(target, doomed)
+            if doomed.is_dir() and not doomed.is_symlink():
+                shutil.rmtree(doomed)
+            else:
+                doomed.unlink()
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot remove {target} to overwrite the run in {path}: {os_error_hint(exc)}"
+            ) from None
 
 
 def remove_empty_run_dir(path: Path) -> None:
@@ -147,7 +210,9 @@ def remove_empty_run_dir(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_config(run_dir: Path, algo: str, config: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+def write_config(
+    run_dir: Path, algo: str, config: dict[str, Any], extra: dict[str, Any] | None = None
+) -> None:
     record = {"algo": algo, "config": config, "versions": versions(), **(extra or {})}
     atomic_write_json(run_dir / "config.json", record)
 

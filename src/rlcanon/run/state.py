@@ -17,11 +17,16 @@ import torch
 from torch import nn
 
 from rlcanon.core.validate import MAX_INT, ArraySpec, Int, Map, check_json
+from rlcanon.errors import CheckpointError
 
 ADAM_KEYS = ("exp_avg", "exp_avg_sq", "step")
 
 
 class Stateful(Protocol):
+    """A checkpointed part with arrays. It may also define ``check_state_arrays(arrays, where,
+    prefix)``: checks across its arrays (consistent counts, a positive definite matrix) that raise
+    :class:`CheckpointError` naming ``where`` and ``prefix/key``; it runs before anything is loaded."""
+
     def state_arrays(self) -> dict[str, np.ndarray]: ...
     def array_specs(self) -> dict[str, ArraySpec]: ...
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
@@ -90,7 +95,9 @@ def part_specs(parts: Parts) -> dict[str, ArraySpec]:
             prefix = f"optim/{o}/{pname}"
             specs[f"{prefix}/exp_avg"] = ArraySpec(shape, "float32", optional=True)
             specs[f"{prefix}/exp_avg_sq"] = ArraySpec(shape, "float32", low=0.0, optional=True)
-            specs[f"{prefix}/step"] = ArraySpec((), "float32", low=0.0, high=float(MAX_INT), optional=True)
+            specs[f"{prefix}/step"] = ArraySpec(
+                (), "float32", low=0.0, high=float(MAX_INT), optional=True, integer=True
+            )
     for s, part in parts.stateful.items():
         specs.update({f"{s}/{k}": v for k, v in part.array_specs().items()})
     return specs
@@ -108,36 +115,73 @@ def json_schema(parts: Parts) -> Map:
     return Map({name: part.json_schema() for name, part in parts.json_parts.items()})
 
 
-def load_parts(
-    parts: Parts, agent: Any, arrays: dict[str, np.ndarray], counters: dict[str, int], extra: Any, where: str
+def _sub(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+
+def check_parts(
+    parts: Parts, arrays: dict[str, np.ndarray], counters: Any, extra: Any, where: str, state_where: str
 ) -> None:
-    """Load arrays already checked against :func:`part_specs`, counters and JSON parts (checked
-    here) into the agent."""
-    check_json(where, counters, counter_schema(parts), "agent")
-    check_json(where, extra, json_schema(parts), "extra")
+    """The checks of :func:`load_parts` that go beyond each array's spec: counters and JSON parts
+    against their schemas, optimizer state for all parameters or none, and each part's own checks
+    across its arrays (``check_state_arrays``). Arrays must already be checked against
+    :func:`part_specs`."""
+    check_json(state_where, counters, counter_schema(parts), "agent")
+    check_json(state_where, extra, json_schema(parts), "extra")
+    names = parts.param_names()
+    for o, opt in parts.optimizers.items():
+        keys = [f"optim/{o}/{pname}/{key}" for pname, _ in _opt_params(opt, names, o) for key in ADAM_KEYS]
+        missing = [k for k in keys if k not in arrays]
+        if missing and len(missing) != len(keys):
+            raise CheckpointError(
+                f"{where}: array {missing[0]!r} is missing; expected the state of optimizer {o!r} for every "
+                f"parameter or for none"
+            )
+    for s, part in parts.stateful.items():
+        check = getattr(part, "check_state_arrays", None)
+        if check is not None:
+            check(_sub(arrays, s), where, s)
+    for name, jpart in parts.json_parts.items():
+        check = getattr(jpart, "check_state_json", None)
+        if check is not None:
+            check(extra[name], state_where, f"extra.{name}")
+
+
+def load_parts(
+    parts: Parts,
+    agent: Any,
+    arrays: dict[str, np.ndarray],
+    counters: dict[str, int],
+    extra: Any,
+    where: str,
+    state_where: str | None = None,
+) -> None:
+    """Load arrays already checked against :func:`part_specs`, counters and JSON parts into the
+    agent. Everything is checked first (:func:`check_parts`; ``where`` names the arrays' file and
+    ``state_where`` the JSON's), so a refused checkpoint loads nothing."""
+    state_where = state_where or where
+    check_parts(parts, arrays, counters, extra, where, state_where)
     for m, mod in parts.modules.items():
         own = mod.state_dict()
         mod.load_state_dict(
-            {k: torch.from_numpy(np.array(arrays[f"module/{m}/{k}"], order="C")).to(v.dtype) for k, v in own.items()}
+            {
+                k: torch.from_numpy(np.array(arrays[f"module/{m}/{k}"], order="C")).to(v.dtype)
+                for k, v in own.items()
+            }
         )
     names = parts.param_names()
     for o, opt in parts.optimizers.items():
         entries = _opt_params(opt, names, o)
-        present = [f"optim/{o}/{pname}/{key}" in arrays for pname, _ in entries for key in ADAM_KEYS]
-        if not any(present):
+        if not any(f"optim/{o}/{pname}/{key}" in arrays for pname, _ in entries for key in ADAM_KEYS):
             opt.state.clear()  # saved before the first update
             continue
-        if not all(present):
-            from rlcanon.errors import CheckpointError
-
-            raise CheckpointError(f"{where}: optimizer {o!r} has state for some parameters but not all")
         for pname, p in entries:
             opt.state[p] = {
                 key: torch.from_numpy(np.array(arrays[f"optim/{o}/{pname}/{key}"], order="C")).to(p.device)
                 for key in ADAM_KEYS
             }
     for s, part in parts.stateful.items():
-        part.load_state_arrays({k[len(s) + 1 :]: v for k, v in arrays.items() if k.startswith(s + "/")})
+        part.load_state_arrays(_sub(arrays, s))
     for name, jpart in parts.json_parts.items():
         jpart.load_state_json(extra[name])
     for name in parts.counters:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rlcanon.core.config import check_choice, check_int, check_range
-from rlcanon.core.validate import ArraySpec
+from rlcanon.core.validate import MAX_INT, ArraySpec
 from rlcanon.envs.factory import make_vec_env
 from rlcanon.errors import ConfigError
 from rlcanon.run.config import MAX_BUDGET, BaseConfig
@@ -160,9 +160,11 @@ class Tables:
 
     def array_specs(self) -> dict[str, ArraySpec]:
         specs = {k: ArraySpec.like(getattr(obj, attr)) for k, (obj, attr) in self._owners().items()}
-        for key in ("counts", "n"):
+        for key in NON_NEGATIVE:
             if key in specs:
-                specs[key] = ArraySpec(specs[key].shape, specs[key].dtype, low=0.0)
+                count = key in COUNTS
+                high = float(MAX_INT) if count else None
+                specs[key] = ArraySpec(specs[key].shape, specs[key].dtype, low=0.0, high=high, integer=count)
         return specs
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -172,6 +174,10 @@ class Tables:
 
 TABLES = {"DoubleQ": ("q1", "q2"), "SarsaLambda": ("q", "e"), "MonteCarlo": ("q", "n")}
 """The arrays each learner keeps (the others keep only ``q``)."""
+NON_NEGATIVE = ("counts", "n", "e")
+"""Tables of visit counts and eligibility traces: every value >= 0 (values are any finite number)."""
+COUNTS = ("counts", "n")
+"""Visit counts: whole numbers up to MAX_INT."""
 
 
 class TabularLearner:
