@@ -262,8 +262,8 @@ def test_kill_loop(family, tmp_path):
 @pytest.mark.parametrize("fault", FAULTS)
 def test_kill_at_the_first_checkpoint(fault, tmp_path):
     """A run killed inside its very first checkpoint write: with the checkpoint renamed into place
-    it resumes (from it, even before the pointer names it); killed before that, there is nothing to
-    resume, which --resume says in one line, and --overwrite starts it again."""
+    it resumes (from it, even before the pointer names it); killed before that, nothing was kept,
+    and --resume starts the recorded run again from the beginning with a one-line note."""
     fam = Family(FAMILIES["tabular"].start, FAMILIES["tabular"].resume, "episodes", 300, 100)
     run = tmp_path / "run"
     res = subprocess.run(
@@ -274,17 +274,9 @@ def test_kill_at_the_first_checkpoint(fault, tmp_path):
         _commands(fam, run, False), env=_env(), capture_output=True, text=True, timeout=300
     )
     if fault == "checkpoint:before-rename":
-        assert resumed.returncode == 2, resumed.stderr
-        lines = resumed.stderr.strip().splitlines()
-        assert len(lines) == 1 and "no complete checkpoint" in lines[0] and "--overwrite" in lines[0], lines
-        res = subprocess.run(
-            [*_commands(fam, run, True), "--overwrite"],
-            env=_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert res.returncode == 0, res.stderr
+        assert resumed.returncode == 0, resumed.stderr
+        notes = [line for line in resumed.stderr.splitlines() if line.startswith("rlcanon: note:")]
+        assert any("holds no checkpoint yet" in line and "starts again" in line for line in notes), notes
     else:
         assert resumed.returncode == 0, resumed.stderr
         if fault == "checkpoint:before-pointer":

@@ -230,14 +230,14 @@ class ESLearner:
 
     def on_finish(self, path: Path) -> None:
         """Also write the mean policy as torch weights (safetensors) for use outside rlcanon."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         from rlcanon.es.rollout import to_torch
+        from rlcanon.run.checkpoint import atomic_write_bytes
 
         state = {k: v.contiguous() for k, v in to_torch(self.spec, self.es.mean).state_dict().items()}
-        tmp = path / ".policy.safetensors.tmp"
-        save_file(state, str(tmp), metadata={"format": "rlcanon-es-policy", "sizes": str(list(self.spec.sizes))})
-        tmp.replace(path / "policy.safetensors")
+        meta = {"format": "rlcanon-es-policy", "sizes": str(list(self.spec.sizes))}
+        atomic_write_bytes(path / "policy.safetensors", save(state, metadata=meta))
 
     def close(self) -> None:
         if self._backend is not None:

@@ -27,6 +27,7 @@ from rlcanon.run.logger import MetricsLogger
 from rlcanon.run.notes import note
 from rlcanon.run.rundir import (
     default_run_dir,
+    has_checkpoint,
     open_run_dir,
     remove_empty_run_dir,
     write_config,
@@ -98,6 +99,9 @@ def train_run(
     with thread_limits(getattr(config, "torch_threads", 1)):
         created = not path.exists()
         lock = open_run_dir(path, resume=resume, overwrite=overwrite)
+        if resume and not has_checkpoint(path):  # killed before its first checkpoint: nothing was kept
+            note(f"{path} holds no checkpoint yet (its run stopped before the first one); it starts again")
+            resume = False
         try:
             try:
                 session = Session(algo, config, make, env_spec, path)
@@ -280,6 +284,7 @@ class Session:
             "metrics_rows": self.logger.rows,
             "extra": part_json(parts),
         }
+        self.logger.sync()  # the rows a checkpoint counts are on disk before it is
         ckpt.save_checkpoint(self.path, self.learner.progress, part_arrays(parts), state)
         self.saved_at = self.learner.progress
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,14 @@ class MetricsLogger:
     def _flush(self) -> None:
         try:
             self._fh.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def sync(self) -> None:
+        """Flush and fsync the rows written so far (a checkpoint that counts them follows)."""
+        self._flush()
+        try:
+            os.fsync(self._fh.fileno())
         except OSError as exc:
             raise self._failed(exc) from None
 

@@ -166,18 +166,14 @@ def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunLock:
             raise CheckpointError(
                 f"cannot remove the temporary files of a stopped run in {path}: {os_error_hint(exc)}"
             ) from None
-        if resume and not _has_checkpoint(path):
-            raise CheckpointError(
-                f"{path} holds no complete checkpoint (its run stopped before writing one), so there is "
-                f"nothing to resume; start it again with --overwrite"
-            )
     except BaseException:
         lock.release()
         raise
     return lock
 
 
-def _has_checkpoint(path: Path) -> bool:
+def has_checkpoint(path: Path) -> bool:
+    """Whether the run in ``path`` wrote at least one complete checkpoint."""
     root = path / "checkpoints"
     return root.is_dir() and any(_complete(p) for p in _checkpoint_dirs(root))
 
