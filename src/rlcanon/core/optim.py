@@ -49,7 +49,11 @@ class LeanAdam(torch.optim.Adam):
             sqs.append(state["exp_avg_sq"])
             steps.append(state["step"])
         beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
+        if all(t.is_cpu for t in steps):  # a NumPy add on the 0-d step counters is cheaper
+            for t in steps:
+                t.numpy()[...] += 1
+        else:
+            torch._foreach_add_(steps, 1)
         torch._fused_adam_(
             params,
             grads,

@@ -109,6 +109,29 @@ def fused_fit(loss_fn: Any, update: Any, batches: list[tuple[Any, ...]], stop: A
     return acc.fit(update, batches, stop) if acc is not None and acc.fit is not None else None
 
 
+class FitStep:
+    """The end of every fused gradient step: clip the global norm of the gradient buffers (the rule
+    of ``torch.nn.utils.clip_grad_norm_``) and step the optimizer. The buffers are the parameters'
+    ``.grad`` for the whole loop, so the norm is one dot product each."""
+
+    def __init__(self, update: Any, buffers: list[np.ndarray]) -> None:
+        self.update, self.flat = update, [b.reshape(-1) for b in buffers]
+        self.max_norm = float(update.max_grad_norm)
+
+    def __call__(self) -> None:
+        import math
+
+        with np.errstate(over="ignore"):
+            norm = math.sqrt(sum(float(np.dot(b, b)) for b in self.flat))
+        if math.isinf(norm):  # float32 sums of squares overflow first: redo them in float64
+            norm = math.sqrt(sum(float(np.dot(b.astype(np.float64), b)) for b in self.flat))
+        if norm > self.max_norm:
+            coef = self.max_norm / (norm + 1e-6)
+            for b in self.flat:
+                b *= coef
+        self.update.optimizer.step()
+
+
 def cpu_float32(*tensors: Any) -> bool:
     """All tensors (None skipped) are plain CPU float32, and the kernels may run now (no
     ``torch.func`` transform, tracing or compiling: :func:`rlcanon.nets.kernels.usable`)."""

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlcanon.fused import Accelerator, EagerLoss, cpu_float32, register
+from rlcanon.fused import Accelerator, EagerLoss, FitStep, cpu_float32, register
 from rlcanon.fused.mlp import mlp_backward, mlp_forward
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import ValueCritic
@@ -158,7 +158,6 @@ def _run(
 
 def _fit(update: Any, batches: list[tuple[Any, ...]], stop: Any = None) -> list[torch.Tensor] | None:
     """The steps of ``update.fit(ppo_loss, batches, stop)`` without autograd."""
-    from rlcanon.core.optim import clip_grad_norm
 
     actor, critic = batches[0][0], batches[0][1]
     if not _applies(*batches[0]) or any(b[0] is not actor or b[1] is not critic for b in batches):
@@ -170,15 +169,15 @@ def _fit(update: Any, batches: list[tuple[Any, ...]], stop: Any = None) -> list[
     if {id(p) for p in params} != {id(p) for p in wanted}:
         return None
     buffers = {id(p): np.empty(p.shape, dtype=np.float32) for p in params}
+    for p in params:
+        p.grad = torch.from_numpy(buffers[id(p)])
+    apply = FitStep(update, list(buffers.values()))
     out = []
     for args in batches:
         stats = torch.from_numpy(ppo_compute(*args, buffers=buffers)[1])
         if stop is not None and stop(stats):
             break
-        for p in params:
-            p.grad = torch.from_numpy(buffers[id(p)])
-        clip_grad_norm(params, update.max_grad_norm)
-        update.optimizer.step()
+        apply()
         out.append(stats)
     return out
 

@@ -14,13 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlcanon.fused import Accelerator, EagerLoss, cpu_float32, register
+from rlcanon.fused import Accelerator, EagerLoss, FitStep, cpu_float32, register
 from rlcanon.fused.mlp import mlp_backward, mlp_forward
+from rlcanon.nets import kernels
 from rlcanon.nets.critics import DiscreteQ
-
-
-def _nets(q_net: DiscreteQ) -> list[Any]:
-    return [q_net.value, q_net.advantage] if q_net.dueling else [q_net.q]
 
 
 def td_compute(
@@ -30,39 +27,42 @@ def td_compute(
     targets: torch.Tensor,
     weights: torch.Tensor | None,
     buffers: dict[int, np.ndarray] | None = None,
+    want_loss: bool = True,
 ) -> tuple[float, np.ndarray, dict[int, np.ndarray]]:
     """(loss, Q(s, a), gradients of the loss by id of each MLP's flat parameter), the gradients
-    written into ``buffers`` (by the same ids) when given."""
+    written into ``buffers`` (by the same ids) when given; the loss is NaN unless ``want_loss``."""
     bufs = buffers or {}
-    x = np.asarray(obs.numpy(), dtype=np.float32).reshape(len(obs), -1)
-    if q_net.dueling:
-        v, v_cache = mlp_forward(q_net.value, x)
-        adv, a_cache = mlp_forward(q_net.advantage, x)
+    mlps = q_net._mlps  # (value, advantage) or (q,): plain references, no module lookups
+    x = obs.numpy()
+    if x.ndim != 2 or x.dtype != np.float32:
+        x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    outs = [mlp_forward(m, x) for m in mlps]
+    if len(mlps) == 2:
+        (v, _), (adv, _) = outs
         q = v + adv - adv.mean(axis=1, keepdims=True)
     else:
-        q, cache = mlp_forward(q_net.q, x)
+        q = outs[0][0]
     rows, act = np.arange(len(q)), actions.numpy()
     q_taken = q[rows, act]
     td = q_taken - targets.numpy()
-    abs_td = np.abs(td)
-    quad = np.minimum(abs_td, 1.0)
-    per = 0.5 * quad * quad + (abs_td - quad)
-    grad = np.clip(td, -1.0, 1.0) / len(td)
-    if weights is not None:
-        w = weights.numpy()
-        per, grad = w * per, grad * w
+    grad = np.clip(td, -1.0, 1.0) * (1.0 / len(td))
+    w = None if weights is None else weights.numpy()
+    if w is not None:
+        grad *= w
+    loss = float("nan")
+    if want_loss:
+        abs_td = np.abs(td)
+        quad = np.minimum(abs_td, 1.0)
+        per = 0.5 * quad * quad + (abs_td - quad)
+        loss = float((per if w is None else w * per).mean())
     dq = np.zeros_like(q)
     dq[rows, act] = grad
-    if q_net.dueling:
-        vid, aid = id(q_net.value.flat), id(q_net.advantage.flat)
-        grads = {
-            vid: mlp_backward(q_net.value, v_cache, dq.sum(axis=1, keepdims=True), bufs.get(vid)),
-            aid: mlp_backward(q_net.advantage, a_cache, dq - dq.mean(axis=1, keepdims=True), bufs.get(aid)),
-        }
-    else:
-        qid = id(q_net.q.flat)
-        grads = {qid: mlp_backward(q_net.q, cache, dq, bufs.get(qid))}
-    return float(per.mean()), q_taken, grads
+    douts = (dq.sum(axis=1, keepdims=True), dq - dq.mean(axis=1, keepdims=True)) if len(mlps) == 2 else (dq,)
+    grads = {}
+    for m, (_, cache), d in zip(mlps, outs, douts):
+        key = id(m.flat)
+        grads[key] = mlp_backward(m, cache, d, bufs.get(key))
+    return loss, q_taken, grads
 
 
 class TDLoss(EagerLoss):
@@ -83,7 +83,7 @@ def _applies(
 ) -> bool:
     if type(q_net) is not DiscreteQ or q_net.pixels or obs.requires_grad or not torch.is_grad_enabled():
         return False
-    nets = _nets(q_net)
+    nets = q_net._mlps
     if any(m.ensemble_size for m in nets) or obs.device.type != "cpu" or actions.device.type != "cpu":
         return False
     return cpu_float32(targets, weights, *(m.flat for m in nets))
@@ -96,34 +96,66 @@ def _run(
     targets: torch.Tensor,
     weights: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    flats = [m.flat for m in _nets(q_net)]
+    flats = [m.flat for m in q_net._mlps]
     result: tuple[torch.Tensor, torch.Tensor] = TDLoss.apply(*flats, q_net, obs, actions, targets, weights)
     return result
 
 
 def _fit(update: Any, batches: list[tuple[Any, ...]], stop: Any = None) -> list[torch.Tensor] | None:
     """The gradient steps of ``update.fit(td_loss, batches)`` without autograd: the Q network's
-    kernels, the Huber gradient, clipping and the optimizer step, per batch."""
-    from rlcanon.core.optim import clip_grad_norm
-
+    kernels, the Huber gradient, clipping and the optimizer step, per batch. The plain (not dueling)
+    network takes a lean loop whose views and buffers are set up once."""
     q_net = batches[0][0]
     if not _applies(*batches[0]) or any(b[0] is not q_net for b in batches):
         return None
     params = update.params
-    if {id(p) for p in params} != {id(m.flat) for m in _nets(q_net)}:
+    if {id(p) for p in params} != {id(m.flat) for m in q_net._mlps}:
         return None
     buffers = {id(p): np.empty(p.shape, dtype=np.float32) for p in params}
+    for p in params:
+        p.grad = torch.from_numpy(buffers[id(p)])
+    step = _PlainStep(q_net._mlps[0], buffers) if len(q_net._mlps) == 1 else None
+    apply = FitStep(update, list(buffers.values()))
     out = []
     for args in batches:
-        q_taken = torch.from_numpy(td_compute(*args, buffers=buffers)[1])
+        if step is not None:
+            q_taken = torch.from_numpy(step(*args[1:]))
+        else:
+            q_taken = torch.from_numpy(td_compute(*args, buffers=buffers, want_loss=False)[1])
         if stop is not None and stop(q_taken):
             break
-        for p in params:
-            p.grad = torch.from_numpy(buffers[id(p)])
-        clip_grad_norm(params, update.max_grad_norm)
-        update.optimizer.step()
+        apply()
         out.append(q_taken)
     return out
+
+
+class _PlainStep:
+    """One TD gradient for a plain MLP Q network, writing into a fixed gradient buffer."""
+
+    def __init__(self, mlp: Any, buffers: dict[int, np.ndarray]) -> None:
+        self.mlp = mlp
+        self.weights, self.biases = mlp.numpy_views()  # views: optimizer steps update them in place
+        self.grad_w, self.grad_b = mlp.grad_views(buffers[id(mlp.flat)])
+        self.rows = np.arange(0)
+
+    def __call__(
+        self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None
+    ) -> np.ndarray:
+        x = obs.numpy()
+        if x.ndim != 2 or x.dtype != np.float32:
+            x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+        q, cache = kernels.forward(self.weights, self.biases, self.mlp.acts, x)
+        if len(self.rows) != len(q):
+            self.rows = np.arange(len(q))
+        act = actions.numpy()
+        q_taken = q[self.rows, act]
+        grad = np.clip(q_taken - targets.numpy(), -1.0, 1.0) * (1.0 / len(q))
+        if weights is not None:
+            grad *= weights.numpy()
+        dq = np.zeros_like(q)
+        dq[self.rows, act] = grad
+        kernels.backward(self.weights, self.mlp.acts, cache, dq, self.grad_w, self.grad_b, False)
+        return q_taken  # type: ignore[no-any-return]
 
 
 def _examples(seed: int) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
