@@ -48,7 +48,7 @@ def make_solver(name: str, **params: Any) -> Any:
         raise ConfigError(f"unknown bandit solver {name!r}; choose one of {sorted(SOLVERS)}")
     try:
         return SOLVERS[name][0](**params)
-    except TypeError as exc:
+    except (TypeError, ConfigError) as exc:  # an unknown name, or a value out of range
         raise ConfigError(f"bad parameter for solver {name!r}: {exc}") from None
 
 

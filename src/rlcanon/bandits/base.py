@@ -6,9 +6,13 @@ Every solver is vectorised over R independent runs: ``select(t)`` returns one ar
 
 from __future__ import annotations
 
-from typing import Protocol
+import math
+import numbers
+from typing import Any, Protocol
 
 import numpy as np
+
+from rlcanon.errors import ConfigError
 
 
 class Solver(Protocol):
@@ -46,3 +50,39 @@ def untried_first(counts: np.ndarray, index: np.ndarray) -> np.ndarray:
     if has_untried.any():
         chosen = np.where(has_untried, np.argmax(untried, axis=1), chosen)
     return chosen
+
+
+def check_param(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    integer: bool = False,
+    optional: bool = False,
+) -> None:
+    """A solver hyperparameter is a finite number (or an integer) in [low, high] (``low_open``:
+    (low, high]); ``optional`` also allows None. Booleans and strings are refused, so a value
+    such as ``--param c=abc`` is named instead of failing inside the arithmetic."""
+    if optional and value is None:
+        return
+    kind = "an integer" if integer else "a number"
+    interval = f"({low:g}, {high:g}]" if low_open else f"[{low:g}, {high:g}]"
+    ok_type = isinstance(value, numbers.Integral if integer else numbers.Real)
+    ok = (
+        ok_type
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (low < value if low_open else low <= value)
+        and value <= high
+    )
+    if not ok:
+        none = " (or null)" if optional else ""
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be {kind} in {interval}{none}")
+
+
+def check_flag(name: str, value: Any) -> None:
+    """A solver switch is true or false."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be true or false")

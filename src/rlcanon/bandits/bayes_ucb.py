@@ -19,11 +19,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaincinv
 
-from rlcanon.bandits.base import argmax_rows
+from rlcanon.bandits.base import argmax_rows, check_param
 
 
 class BayesUCB:
     def __init__(self, refresh: float = 1.02) -> None:
+        check_param("refresh", refresh, 1.0, 1e6)
         self.refresh = refresh
 
     def reset(self, runs: int, k: int, rng: np.random.Generator) -> None:

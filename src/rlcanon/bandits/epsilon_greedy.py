@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcanon.bandits.base import ArmStats, argmax_rows
+from rlcanon.bandits.base import ArmStats, argmax_rows, check_param
 
 
 class EpsilonGreedy:
@@ -20,6 +20,10 @@ class EpsilonGreedy:
         initial_value: float = 0.0,
         step_size: float | None = None,
     ) -> None:
+        check_param("epsilon", epsilon, 0.0, 1.0)
+        check_param("decay_c", decay_c, 0.0, 1e6, low_open=True, optional=True)
+        check_param("initial_value", initial_value, -1e9, 1e9)
+        check_param("step_size", step_size, 0.0, 1.0, low_open=True, optional=True)
         self.epsilon, self.decay_c = epsilon, decay_c
         self.initial_value, self.step_size = initial_value, step_size
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcanon.bandits.base import argmax_rows
+from rlcanon.bandits.base import argmax_rows, check_flag, check_param
 
 
 class GradientBandit:
     def __init__(self, alpha: float = 0.1, baseline: bool = True) -> None:
+        check_param("alpha", alpha, 0.0, 1e6, low_open=True)
+        check_flag("baseline", baseline)
         self.alpha, self.baseline = alpha, baseline
 
     def reset(self, runs: int, k: int, rng: np.random.Generator) -> None:

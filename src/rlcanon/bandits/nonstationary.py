@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcanon.bandits.base import untried_first
+from rlcanon.bandits.base import check_param, untried_first
+
+MAX_WINDOW = 1_000_000
+
+
+def _check_index(xi: float, bound: float) -> None:
+    check_param("xi", xi, 0.0, 1e6, low_open=True)
+    check_param("bound", bound, 0.0, 1e9, low_open=True)
 
 
 class DiscountedUCB:
     def __init__(self, gamma: float = 0.9975, xi: float = 0.6, bound: float = 1.0) -> None:
+        check_param("gamma", gamma, 0.0, 1.0, low_open=True)
+        _check_index(xi, bound)
         self.gamma, self.xi, self.bound = gamma, xi, bound
 
     def reset(self, runs: int, k: int, rng: np.random.Generator) -> None:
@@ -41,9 +50,14 @@ class DiscountedUCB:
 
 class SlidingWindowUCB:
     def __init__(self, window: int = 600, xi: float = 0.6, bound: float = 1.0) -> None:
+        check_param("window", window, 1, MAX_WINDOW, integer=True)
+        _check_index(xi, bound)
         self.window, self.xi, self.bound = window, xi, bound
 
     def reset(self, runs: int, k: int, rng: np.random.Generator) -> None:
+        from rlcanon.core.config import check_memory
+
+        check_memory("runs * window", 16 * runs * self.window)
         self.rows = np.arange(runs)
         self.counts = np.zeros((runs, k))
         self.sums = np.zeros((runs, k))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rlcanon.bandits.simulate import BanditResult, lai_robbins_bound
+from rlcanon.errors import ConfigError
 
 
 def plot_regret(results: dict[str, BanditResult], output: Path, log_x: bool = False) -> Path:
@@ -16,6 +17,10 @@ def plot_regret(results: dict[str, BanditResult], output: Path, log_x: bool = Fa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if output.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ConfigError(f"output {output} must end in .png, .pdf or .svg")
+    if not results:
+        raise ConfigError("plot_regret needs at least one result")
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     any_result = next(iter(results.values()))
     t = np.arange(1, any_result.horizon + 1)
@@ -49,7 +54,9 @@ def plot_regret(results: dict[str, BanditResult], output: Path, log_x: bool = Fa
     means = ", ".join(f"{m:g}" for m in any_result.problem.means)
     fig.suptitle(f"{any_result.problem.kind} bandit ({means}), {any_result.runs} runs", fontsize=9)
     fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=120)
-    plt.close(fig)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(output, dpi=120)
+    finally:
+        plt.close(fig)
     return output

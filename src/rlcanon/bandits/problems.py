@@ -6,11 +6,29 @@ or switch to new values at given times) run in the same vectorised loop as stati
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from rlcanon.errors import ConfigError
+
+MAX_ARMS = 10_000
+"""At most this many arms (every solver keeps [runs, K] arrays)."""
+MAX_MEAN = 1e9
+"""Means (and with them rewards) stay within +-MAX_MEAN, so regret sums stay finite."""
+MAX_SCALE = 1e9
+"""The largest reward std (sigma) and random-walk std (drift)."""
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -29,17 +47,31 @@ class BanditProblem:
     """Non-stationary: (t, new means) pairs; at step t the means jump to the new values."""
 
     def __post_init__(self) -> None:
-        if len(self.means) < 2:
-            raise ConfigError(f"a bandit needs K >= 2 arms; got {len(self.means)}")
+        if not 2 <= len(self.means) <= MAX_ARMS:
+            raise ConfigError(f"a bandit needs K >= 2 arms (at most {MAX_ARMS}); got {len(self.means)}")
         if self.kind not in ("bernoulli", "gaussian"):
             raise ConfigError(f"kind={self.kind!r} is not allowed; choose 'bernoulli' or 'gaussian'")
+        for when, _ in self.switches:
+            if not _is_int(when) or when < 1:
+                raise ConfigError(f"switch time {when!r} is not allowed; it must be an integer step >= 1")
         for means in (self.means, *(m for _, m in self.switches)):
             if len(means) != len(self.means):
                 raise ConfigError("every switch must give one mean per arm")
+            if not all(_is_real(m) and math.isfinite(m) for m in means):
+                raise ConfigError(f"means must be finite numbers; got {list(means)}")
             if self.kind == "bernoulli" and not all(0.0 <= m <= 1.0 for m in means):
                 raise ConfigError(f"Bernoulli means must lie in [0, 1]; got {list(means)}")
-        if self.sigma <= 0 or self.drift < 0:
-            raise ConfigError(f"sigma must be > 0 and drift >= 0; got sigma={self.sigma}, drift={self.drift}")
+            if not all(-MAX_MEAN <= m <= MAX_MEAN for m in means):
+                raise ConfigError(f"means must lie in [{-MAX_MEAN:g}, {MAX_MEAN:g}]; got {list(means)}")
+        # NaN fails every comparison, so each check is written as "not inside the allowed range"
+        if not (_is_real(self.sigma) and 0 < self.sigma <= MAX_SCALE):
+            raise ConfigError(
+                f"sigma={self.sigma!r} is not allowed; it must be a number in (0, {MAX_SCALE:g}]"
+            )
+        if not (_is_real(self.drift) and 0 <= self.drift <= MAX_SCALE):
+            raise ConfigError(
+                f"drift={self.drift!r} is not allowed; it must be a number in [0, {MAX_SCALE:g}]"
+            )
 
     @property
     def k(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,13 @@ import numpy as np
 from rlcanon.bandits.base import Solver
 from rlcanon.bandits.problems import BanditProblem, lai_robbins_constant
 from rlcanon.errors import ConfigError
+
+MAX_HORIZON = 10_000_000
+"""Steps per run (the per-step curves hold one float per step)."""
+MAX_RUNS = 1_000_000
+"""Independent runs simulated at once."""
+MAX_PULLS = 10**10
+"""horizon * runs: more would run for hours."""
 
 
 @dataclass
@@ -72,6 +80,24 @@ def record_grid(horizon: int, points: int = 200) -> np.ndarray:
     return grid
 
 
+def check_budget(horizon: int, runs: int, k: int) -> None:
+    """``horizon`` and ``runs`` are integers within the bounds, and the [runs, K] arrays fit in memory."""
+    from rlcanon.core.config import check_int, check_memory
+
+    for name, value in (("horizon", horizon), ("runs", runs)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} is not allowed; it must be an integer")
+    check_int("horizon", horizon, 1, MAX_HORIZON)
+    check_int("runs", runs, 1, MAX_RUNS)
+    if horizon * runs > MAX_PULLS:
+        raise ConfigError(
+            f"horizon * runs = {horizon * runs:.3g} pulls is too many; it must be at most {MAX_PULLS:.0e} "
+            "(lower --horizon or --runs)"
+        )
+    # a few [runs, K] float64 arrays live at once (statistics, noise, indices)
+    check_memory("runs * arms", 8 * 8 * runs * k)
+
+
 def simulate(
     solver: Solver,
     problem: BanditProblem,
@@ -84,10 +110,9 @@ def simulate(
     """R = ``runs`` independent runs of ``horizon`` pulls, vectorised over runs (no Python loop
     over runs). The solver and the environment draw from separate streams of ``seed``.
     ``progress=None`` shows a progress bar when stderr is a terminal."""
-    if horizon < 1:
-        raise ConfigError(f"horizon={horizon} is not allowed; it must be >= 1")
-    if runs < 1:
-        raise ConfigError(f"runs={runs} is not allowed; it must be >= 1")
+    check_budget(horizon, runs, problem.k)
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r} is not allowed; it must be an integer >= 0")
     env_rng, solver_rng = np.random.default_rng(seed).spawn(2)
     solver.reset(runs, problem.k, solver_rng)
     means = problem.initial_means(runs)

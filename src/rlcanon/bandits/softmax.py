@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcanon.bandits.base import ArmStats, argmax_rows
+from rlcanon.bandits.base import ArmStats, argmax_rows, check_param
 
 
 class Boltzmann:
     def __init__(self, temperature: float = 0.1) -> None:
+        check_param("temperature", temperature, 1e-6, 1e6)
         self.temperature = temperature
 
     def reset(self, runs: int, k: int, rng: np.random.Generator) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcanon.bandits.base import ArmStats, argmax_rows
+from rlcanon.bandits.base import ArmStats, argmax_rows, check_param
 
 
 class BetaThompson:
     def __init__(self, prior_alpha: float = 1.0, prior_beta: float = 1.0) -> None:
+        check_param("prior_alpha", prior_alpha, 0.0, 1e6, low_open=True)
+        check_param("prior_beta", prior_beta, 0.0, 1e6, low_open=True)
         self.prior_alpha, self.prior_beta = prior_alpha, prior_beta
 
     def reset(self, runs: int, k: int, rng: np.random.Generator) -> None:
@@ -32,6 +34,7 @@ class BetaThompson:
 
 class GaussianThompson:
     def __init__(self, sigma: float = 1.0) -> None:
+        check_param("sigma", sigma, 0.0, 1e9, low_open=True)
         self.sigma = sigma
 
     def reset(self, runs: int, k: int, rng: np.random.Generator) -> None:

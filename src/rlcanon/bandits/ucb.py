@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcanon.bandits.base import ArmStats, untried_first
+from rlcanon.bandits.base import ArmStats, check_param, untried_first
 
 
 class UCB1:
     def __init__(self, c: float = 2.0) -> None:
+        check_param("c", c, 0.0, 1e6)
         self.c = c
 
     def reset(self, runs: int, k: int, rng: np.random.Generator) -> None:

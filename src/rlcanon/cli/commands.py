@@ -7,7 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rlcanon.cli.args import OneLineParser, add_config_flags, given
+from rlcanon.cli.args import (
+    MAX_SEED,
+    OneLineParser,
+    add_config_flags,
+    check_int_flag,
+    check_path_flag,
+    given,
+    int_flag,
+)
+
+MAX_EVAL_EPISODES = 100_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,9 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluate a run's last checkpoint; prints JSON")
     ev.add_argument("run_dir", metavar="RUN_DIR")
-    ev.add_argument("--episodes", type=int, default=None, help="episodes (default: the run's eval_episodes)")
-    ev.add_argument("--seed", type=int, default=None, help="evaluation seed")
-    ev.add_argument("--device", default=None, help="torch device to evaluate on (default: the run's; e.g. 'cpu')")
+    ev.add_argument(
+        "--episodes", type=int_flag, default=None, help="episodes (default: the run's eval_episodes)"
+    )
+    ev.add_argument("--seed", type=int_flag, default=None, help="evaluation seed")
+    ev.add_argument(
+        "--device", default=None, help="torch device to evaluate on (default: the run's; e.g. 'cpu')"
+    )
     ev.set_defaults(handler=_eval)
 
     pl = sub.add_parser("plot", help="learning curves of one or more runs in one PNG")
@@ -77,13 +91,16 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="show a progress bar (default: when stderr is a terminal)",
     )
-    p.add_argument("--show-config", action="store_true", help="print the effective config (preset included) and exit")
+    p.add_argument(
+        "--show-config", action="store_true", help="print the effective config (preset included) and exit"
+    )
 
 
 def _family_modules() -> list[Any]:
     import importlib
 
-    return [importlib.import_module(n) for n in ("rlcanon.cli.bandit", "rlcanon.cli.tabular", "rlcanon.cli.es")]
+    names = ("rlcanon.cli.bandit", "rlcanon.cli.tabular", "rlcanon.cli.es")
+    return [importlib.import_module(n) for n in names]
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -99,6 +116,7 @@ def run_training(entry_name: str, args: argparse.Namespace, flags: dict[str, Any
     from rlcanon.runs import load_config, resume
 
     entry = get_entry(entry_name)
+    check_path_flag("--run-dir", args.run_dir)  # '' would silently mean the current directory
     if args.resume is not None:
         if not args.resume:
             raise ConfigError("--resume needs a run directory; got ''")
@@ -118,8 +136,25 @@ def run_training(entry_name: str, args: argparse.Namespace, flags: dict[str, Any
             print(json.dumps(to_dict(config), indent=2))
             return 0
         result = entry.train(config, run_dir=args.run_dir, overwrite=args.overwrite, progress=args.progress)
-    print(json.dumps({"run_dir": str(result.run_dir), **result.summary}))
+    print(dumps({"run_dir": str(result.run_dir), **result.summary}))
     return 0
+
+
+def dumps(obj: Any) -> str:
+    """Strict JSON on one line: a NaN or infinite number (not JSON) is written as null."""
+    return json.dumps(_finite(obj), allow_nan=False)
+
+
+def _finite(obj: Any) -> Any:
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -129,15 +164,37 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    import math
+
+    from rlcanon.errors import NonFiniteError
     from rlcanon.runs import evaluate_run
 
-    print(json.dumps(evaluate_run(args.run_dir, args.episodes, args.seed, args.device)))
+    check_path_flag("RUN_DIR", args.run_dir)
+    if args.episodes is not None:
+        check_int_flag("--episodes", args.episodes, 1, MAX_EVAL_EPISODES)
+    if args.seed is not None:
+        check_int_flag("--seed", args.seed, 0, MAX_SEED)
+    if args.device is not None and not args.device.strip():
+        from rlcanon.errors import ConfigError
+
+        raise ConfigError("--device '' is not allowed; choose 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    result = evaluate_run(args.run_dir, args.episodes, args.seed, args.device)
+    for key in ("eval_return_mean", "eval_return_std"):
+        if not math.isfinite(result[key]):
+            raise NonFiniteError(
+                f"evaluating {args.run_dir} gave {key}={result[key]}; the environment or the policy "
+                "produced a non-finite reward"
+            )
+    print(dumps(result))
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
     from rlcanon.plotting import plot_runs
 
+    for run in args.run_dirs:
+        check_path_flag("RUN_DIR", run)
+    check_path_flag("-o/--output", args.output, image=True)
     out = plot_runs([Path(p) for p in args.run_dirs], Path(args.output), args.metric)
     print(out)
     return 0

@@ -30,20 +30,44 @@ class Strategy(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+MAX_DIM = 10**8
+"""Search-space dimensions (a policy's parameter count)."""
+MAX_POPSIZE = 1_000_000
+"""Candidates per generation."""
+
+
 def prepare_x0(x0: Any, sigma0: float, popsize: int | None) -> np.ndarray:
     """x0 as a float vector, after checking the dimension, sigma0 and the population size."""
-    x = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    try:
+        x = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ConfigError(f"x0 must be a vector of numbers; got {x0!r:.80}") from None
+    if x.ndim != 1:
+        raise ConfigError(f"x0 must be a vector; got an array of shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ConfigError("x0 must hold finite numbers; it has NaN or infinite entries")
     check_common(len(x), sigma0, popsize)
     return x
 
 
 def check_common(dim: int, sigma0: float, popsize: int | None) -> None:
-    if dim < 1:
-        raise ConfigError(f"dimension={dim} is not allowed; it must be >= 1")
-    if not np.isfinite(sigma0) or sigma0 <= 0:
-        raise ConfigError(f"sigma0={sigma0} is not allowed; it must be a finite number > 0")
-    if popsize is not None and popsize < 2:
-        raise ConfigError(f"popsize={popsize} is not allowed; it must be >= 2")
+    from rlcanon.core.config import check_memory
+
+    if not 1 <= dim <= MAX_DIM:
+        raise ConfigError(f"dimension={dim} is not allowed; it must be >= 1 (and at most {MAX_DIM})")
+    if not _is_number(sigma0) or not np.isfinite(sigma0) or sigma0 <= 0:
+        raise ConfigError(f"sigma0={sigma0!r} is not allowed; it must be a finite number > 0")
+    if popsize is not None:
+        is_int = isinstance(popsize, (int, np.integer)) and not isinstance(popsize, bool)
+        if not is_int or not 2 <= popsize <= MAX_POPSIZE:
+            raise ConfigError(
+                f"popsize={popsize!r} is not allowed; it must be an integer in [2, {MAX_POPSIZE}]"
+            )
+        check_memory("popsize * dimension", 3 * 8 * int(popsize) * dim)  # the population and its temporaries
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 def clean_fitness(fitness: Any, popsize: int) -> np.ndarray:

@@ -96,19 +96,24 @@ class CMAES(Tracker):
         bounds: tuple[Any, Any] | None = None,
         eigen_gap_factor: float = 0.5,
     ) -> None:
+        from rlcanon.core.config import check_memory
+
         x0 = prepare_x0(x0, sigma0, popsize)
-        if not eigen_gap_factor >= 0:  # also catches NaN
+        if (
+            not isinstance(eigen_gap_factor, (int, float, np.integer, np.floating))
+            or isinstance(eigen_gap_factor, bool)
+            or not 0 <= eigen_gap_factor <= 1e6  # also catches NaN and infinity
+        ):
             raise ConfigError(
-                f"eigen_gap_factor={eigen_gap_factor} is not allowed; it must be >= 0 "
+                f"eigen_gap_factor={eigen_gap_factor!r} is not allowed; it must be a number in [0, 1e6] "
                 "(0: decompose every generation, 0.1: the tutorial's gap, 0.5: the default)"
             )
         self.dim = n = len(x0)
+        check_memory("dimension", 5 * 8 * n * n)  # C, B and the temporaries of its eigendecomposition
         self.k = CMAConstants.for_dim(n, popsize, eigen_gap_factor)
         self.popsize = self.k.popsize
         self.rng = np.random.default_rng(seed)
-        self.bounds = (
-            None if bounds is None else (np.broadcast_to(bounds[0], n), np.broadcast_to(bounds[1], n))
-        )
+        self.bounds = None if bounds is None else _check_bounds(bounds, n)
         self.mean = x0.copy()
         self.sigma = float(sigma0)
         self.C = np.eye(n)
@@ -178,3 +183,20 @@ class CMAES(Tracker):
     def should_stop(self, tol_x: float = 1e-12) -> bool:
         """Numerical end of this run (used to trigger IPOP restarts)."""
         return bool(self.sigma * self.D.max() < tol_x or self.condition > 1e14 or not np.isfinite(self.sigma))
+
+
+def _check_bounds(bounds: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``bounds`` = (low, high), each a number or n numbers, low < high everywhere (inf allowed)."""
+    message = (
+        f"bounds={bounds!r:.80} is not allowed; give [low, high], each a number or {n} numbers, "
+        "with low < high (NaN is not a bound)"
+    )
+    try:
+        if len(bounds) != 2:
+            raise ConfigError(message)
+        low, high = (np.broadcast_to(np.asarray(b, dtype=np.float64), n) for b in bounds)
+    except (TypeError, ValueError):
+        raise ConfigError(message) from None
+    if np.isnan(low).any() or np.isnan(high).any() or not (low < high).all():
+        raise ConfigError(message)
+    return low, high

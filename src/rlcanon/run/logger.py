@@ -106,7 +106,10 @@ class MetricsLogger:
             raise self._failed(exc) from None
 
     def sync(self) -> None:
-        """Flush and fsync the rows written so far (a checkpoint that counts them follows)."""
+        """Flush and fsync the rows written so far (a checkpoint that counts them follows); a
+        closed logger was synced when it closed."""
+        if self._fh is None:
+            return
         self._flush()
         try:
             os.fsync(self._fh.fileno())
@@ -124,6 +127,8 @@ class MetricsLogger:
 
     def close(self) -> None:
         try:
+            if not self._broken:
+                self.sync()
             self._close_file()
         finally:
             if self._tb is not None:
