@@ -54,14 +54,15 @@ def changed_settings(entry: Entry, recorded: Any, flags: dict[str, Any]) -> dict
             continue
         if name == budget:
             if flags[name] < getattr(recorded, budget):
+                flag, was = name.replace("_", "-"), getattr(recorded, budget)
                 raise ConfigError(
-                    f"--{name.replace('_', '-')} {flags[name]} is below the run's {getattr(recorded, budget)}; "
-                    f"a resumed run's budget may only grow"
+                    f"--{flag} {flags[name]} is below the run's {was}; a resumed run's budget may only grow"
                 )
         elif name not in MUTABLE:
+            flag = budget.replace("_", "-")
             raise ConfigError(
                 f"--resume continues the recorded run, whose {name} is {old[name]!r}, not {new[name]!r}; "
-                f"only --{budget.replace('_', '-')} and --device may change (start a new run for other settings)"
+                f"only --{flag} and --device may change (start a new run for other settings)"
             )
         changes[name] = flags[name]
     return changes
@@ -157,7 +158,9 @@ class Policy:
         single = x.shape == shape
         batch = x[None] if single else x
         if batch.ndim < 1 or batch.shape[1:] != shape:
-            raise ConfigError(f"observation of shape {x.shape} does not fit this policy; expected {shape} or (n, *{shape})")
+            raise ConfigError(
+                f"observation of shape {x.shape} does not fit this policy; expected {shape} or (n, *{shape})"
+            )
         if self._obs_norm is not None:
             batch = self._obs_norm.rms.normalize(batch.astype(np.float64))
         start = np.ones(len(batch), dtype=bool) if episode_start is None else np.atleast_1d(episode_start)

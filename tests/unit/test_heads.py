@@ -129,7 +129,10 @@ def _networks():
         "actor (squashed)": (Actor(4, BOX, (8,), head="squashed"), (torch.randn(5, 4),)),
         "value critic": (ValueCritic(4, (8,)), (torch.randn(5, 4),)),
         "Q(s, .) dueling": (DiscreteQ((4,), 3, (8,), dueling=True), (torch.randn(5, 4),)),
-        "Q(s, a) ensemble": (ContinuousQ(4, 2, (8,), ensemble_size=2), (torch.randn(5, 4), torch.randn(5, 2))),
+        "Q(s, a) ensemble": (
+            ContinuousQ(4, 2, (8,), ensemble_size=2),
+            (torch.randn(5, 4), torch.randn(5, 2)),
+        ),
     }
 
 

@@ -17,7 +17,7 @@ import torch
 
 from rlcanon.buffers.prioritized import PrioritizedReplayBuffer
 from rlcanon.buffers.replay import ReplayBuffer
-from rlcanon.core.config import check_int, check_memory, check_positive, check_range
+from rlcanon.core.config import check_int, check_memory, check_range
 from rlcanon.core.device import resolve_device
 from rlcanon.core.losses import huber_loss, polyak_update
 from rlcanon.core.optim import GradientStep
@@ -29,7 +29,7 @@ from rlcanon.envs.normalize import EnvState, frozen
 from rlcanon.errors import ConfigError
 from rlcanon.fused import accelerated
 from rlcanon.nets.critics import DiscreteQ
-from rlcanon.run.config import RunConfig, check_hidden
+from rlcanon.run.config import RunConfig, check_hidden, check_rate
 from rlcanon.run.state import Parts
 
 
@@ -92,8 +92,8 @@ class DQNConfig(RunConfig):
         check_int("gradient_steps", self.gradient_steps, 1, 10**6)
         check_int("target_update_interval", self.target_update_interval, 1, 10**12)
         check_int("n_step", self.n_step, 1, 1000)
-        for name in ("learning_rate", "max_grad_norm"):
-            check_positive(name, getattr(self, name))
+        check_rate("learning_rate", self.learning_rate)
+        check_rate("max_grad_norm", self.max_grad_norm, 1e12)
         check_range("tau", self.tau, 1e-8, 1.0)
         for name in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
             check_range(name, getattr(self, name), 0.0, 1.0)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from rlcanon.buffers.rollout import RolloutBuffer
-from rlcanon.core.config import check_choice, check_int, check_positive, check_range
+from rlcanon.core.config import check_choice, check_int, check_memory, check_positive, check_range
 from rlcanon.core.device import resolve_device
 from rlcanon.core.optim import GradientStep
 from rlcanon.envs.collectors import VecStepper
@@ -25,7 +25,7 @@ from rlcanon.errors import ConfigError
 from rlcanon.fused import accelerated
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import ValueCritic
-from rlcanon.run.config import RunConfig, check_hidden
+from rlcanon.run.config import RunConfig, check_hidden, check_rate
 from rlcanon.run.state import Parts
 
 
@@ -76,10 +76,12 @@ class PPOConfig(RunConfig):
         check_int("num_steps", self.num_steps, 1, 10**7)
         check_int("batch_size", self.batch_size, 2, 10**7)
         check_int("update_epochs", self.update_epochs, 1, 10_000)
-        for name in ("learning_rate", "vf_coef", "max_grad_norm"):
-            check_positive(name, getattr(self, name))
-        for name in ("clip_coef", "value_clip", "ent_coef", "target_kl"):
+        check_rate("learning_rate", self.learning_rate)
+        check_rate("vf_coef", self.vf_coef, 1e6)
+        check_rate("max_grad_norm", self.max_grad_norm, 1e12)
+        for name, high in (("clip_coef", 10.0), ("value_clip", 1e12), ("ent_coef", 1e6), ("target_kl", 1e6)):
             check_positive(name, getattr(self, name), allow_zero=True)
+            check_range(name, getattr(self, name), 0.0, high)
         check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_range("log_std_init", self.log_std_init, -20.0, 5.0)
         check_choice("activation", self.activation, ["tanh", "relu"])
@@ -172,6 +174,7 @@ class PPOAgent:
         params = [*self.actor.parameters(), *self.critic.parameters()]
         self.update = GradientStep(params, config.learning_rate, eps=1e-5, max_grad_norm=config.max_grad_norm)
         head = self.actor.head
+        check_memory("num_steps", 4 * (config.num_steps + 1) * config.num_envs * (in_dim + 8))
         self.buffer = RolloutBuffer(
             config.num_steps, config.num_envs, ((in_dim,), np.float32), (head.action_shape, head.action_dtype)
         )

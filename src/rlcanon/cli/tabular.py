@@ -47,9 +47,7 @@ def add_parser(sub: Any) -> None:
     add_config_flags(p, TabularConfig, skip=("method",))
     add_run_flags(p)
     p.add_argument("-o", "--output", help="cliff-figure: output image (.png)")
-    p.add_argument(
-        "--runs", type=int_flag, help="cliff-figure: independent runs to average (default 20)"
-    )
+    p.add_argument("--runs", type=int_flag, help="cliff-figure: independent runs to average (default 20)")
     p.set_defaults(handler=run)
 
 

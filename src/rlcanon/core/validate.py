@@ -103,7 +103,6 @@ def check_array(where: str, key: str, value: Any, spec: ArraySpec) -> None:
                 f"{where}: array {key!r} holds {checked.max()}, expected values <= {_bound(spec.high)}"
             )
 
-
     if spec.integer and arr.dtype.kind == "f":
         finite = arr[np.isfinite(arr)]
         if finite.size and (np.floor(finite) != finite).any():

@@ -80,16 +80,22 @@ def make_env(
     """One env from a registered id, with keyword arguments for ``gym.make`` and named wrappers.
     A missing optional dependency (MuJoCo, Box2D) is reported with the command that installs it."""
     check_env_id(env_id)
+    kwargs = dict(env_kwargs or {})
+    steps = kwargs.get("max_episode_steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigError(
+            f"env_kwargs max_episode_steps={steps!r} is not allowed; it must be an integer >= 1"
+        )
     try:
-        env = gym.make(env_id, **dict(env_kwargs or {}))
+        env = gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
         missing = next((m for m in EXTRAS if m.lower() in str(exc).lower()), "")
         hint = extra_hint(missing) if missing else str(exc).splitlines()[0]
         raise ConfigError(f"env {env_id!r} needs an optional dependency; install it with: {hint}") from None
-    except TypeError as exc:
-        raise ConfigError(
-            f"env {env_id!r} does not accept env_kwargs {dict(env_kwargs or {})}: {exc}"
-        ) from None
+    except (TypeError, ValueError, KeyError, AssertionError, gym.error.Error) as exc:
+        # an env's own constructor refusing its kwargs (an unknown map name, a bad size, ...)
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ConfigError(f"env {env_id!r} does not accept env_kwargs {kwargs}: {detail}") from None
     return apply_wrappers(env, wrappers)
 
 

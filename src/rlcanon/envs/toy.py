@@ -7,8 +7,30 @@ Each exposes its model the way Gymnasium's toy-text envs do: ``env.unwrapped.P[s
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
+
+from rlcanon.errors import ConfigError
+
+MAX_STATES = 100_000
+"""The largest state count of our own envs (their models are Python tables)."""
+
+
+def _check_size(name: str, value: object, low: int, high: int = MAX_STATES) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be an integer in [{low}, {high}]")
+    return value
+
+
+def _check_number(name: str, value: object, low: float = -1e12, high: float = 1e12) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r} is not allowed; it must be a finite number")
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} is not allowed; it must lie in [{low}, {high}]")
+    return float(value)
+
 
 Transitions = dict[int, dict[int, list[tuple[float, int, float, bool]]]]
 
@@ -41,6 +63,8 @@ class ModelEnv(gym.Env):
 def chain(n: int = 5, reward: float = 1.0) -> ModelEnv:
     """Deterministic chain 0..n-1 starting at 0; 'right' (1) moves on, 'left' (0) moves back;
     reaching n-1 ends the episode with ``reward``. Every other step gives 0."""
+    n = _check_size("n", n, 2)
+    reward = _check_number("reward", reward)
     P: Transitions = {}
     for s in range(n):
         left, right = max(s - 1, 0), min(s + 1, n - 1)
@@ -60,6 +84,7 @@ def river_swim(n: int = 6) -> ModelEnv:
     """RiverSwim (Strehl & Littman 2008), with rewards scaled as in Osband et al. 2013: swimming
     left always works and pays 0.005 at the left bank; swimming right against the current
     succeeds with probability 0.3 (0.6 at the left bank), and staying at the right bank pays 1."""
+    n = _check_size("n", n, 3)
     P: Transitions = {}
     for s in range(n):
         left = [(1.0, max(s - 1, 0), 0.005 if s == 0 else 0.0, False)]
@@ -86,7 +111,15 @@ def gridworld(
     """A rows x cols grid, start at the top-left, episode ends at ``goal`` (default bottom-right).
     Actions 0-3 = up, right, down, left; with probability ``slip`` a random other direction is taken.
     Moving into a wall or the border leaves the agent in place. Each step costs ``step_reward``."""
-    goal = goal or (rows - 1, cols - 1)
+    rows, cols = _check_size("rows", rows, 1, 1000), _check_size("cols", cols, 1, 1000)
+    if rows * cols < 2 or rows * cols > MAX_STATES:
+        raise ConfigError(f"rows x cols = {rows * cols} is not allowed; it must be in [2, {MAX_STATES}]")
+    step_reward = _check_number("step_reward", step_reward)
+    slip = _check_number("slip", slip, 0.0, 1.0)
+    goal = tuple(goal) if goal is not None else (rows - 1, cols - 1)  # type: ignore[assignment]
+    if len(goal) != 2 or not (0 <= goal[0] < rows and 0 <= goal[1] < cols):
+        raise ConfigError(f"goal={goal!r} is not allowed; it must be a cell (row, col) of the grid")
+    walls = tuple(tuple(w) for w in walls)  # type: ignore[misc]
     moves = [(-1, 0), (0, 1), (1, 0), (0, -1)]
     blocked = set(walls)
 

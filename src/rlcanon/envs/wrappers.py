@@ -106,5 +106,15 @@ def parse_wrapper(spec: str) -> tuple[str, dict[str, Any]]:
 def apply_wrappers(env: gym.Env, specs: tuple[str, ...]) -> gym.Env:
     for spec in specs:
         name, kwargs = parse_wrapper(spec)
-        env = WRAPPERS[name][0](env, **kwargs)
+        try:
+            env = WRAPPERS[name][0](env, **kwargs)
+        except (
+            TypeError,
+            ValueError,
+            AssertionError,
+            gym.error.Error,
+        ) as exc:  # e.g. a Box wrapper, Discrete env
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            env.close()
+            raise ConfigError(f"wrapper {name!r} does not apply to this env ({detail})") from None
     return env

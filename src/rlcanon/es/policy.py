@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rlcanon.core.config import check_choice, check_int, check_positive, check_range
+from rlcanon.core.config import check_choice, check_int, check_memory, check_positive, check_range
 from rlcanon.core.validate import MAX_INT, ArraySpec
 from rlcanon.envs.factory import EnvSpecLike, make_vec_env
-from rlcanon.errors import ConfigError
+from rlcanon.errors import ConfigError, TrainingError
 from rlcanon.es.backends import make_backend
 from rlcanon.es.rollout import obs_normalizer, spec_for
 from rlcanon.es.state import StrategyState
@@ -142,11 +142,19 @@ class ESLearner:
             raise ConfigError("ES policy search needs an env id (workers rebuild the env from it)")
         self.cfg = config
         self.spec = spec_for(
-            env, config.hidden, config.max_episode_steps, config.episodes_per_candidate, config.env_kwargs, config.wrappers
+            env,
+            config.hidden,
+            config.max_episode_steps,
+            config.episodes_per_candidate,
+            config.env_kwargs,
+            config.wrappers,
         )
         probe = self.spec.make_env()
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         probe.close()
+        n = self.spec.n_params
+        if config.strategy in ("cma-es", "xnes"):  # full covariance: several n x n float64 matrices
+            check_memory("hidden", 6 * 8 * n * n)
         x0 = self.spec.init(np.random.default_rng(config.seed))
         extra = (
             {"learning_rate": config.learning_rate, "weight_decay": config.weight_decay}
@@ -191,7 +199,10 @@ class ESLearner:
         fitness = np.array([r[1] for r in results])
         if pop is None:
             pop = population_from_seeds(es.mean, es.sigma, es.seeds)
-        es.tell(pop, fitness)
+        try:
+            es.tell(pop, fitness)
+        except np.linalg.LinAlgError as exc:  # a search distribution that degenerated
+            raise TrainingError(f"the {cfg.strategy} search distribution degenerated ({exc})") from None
         for _, _, n, stats in results:  # candidate order: the same sums on every backend
             self.global_step += n
             self.obs.stats = self.obs.stats + stats
@@ -204,7 +215,11 @@ class ESLearner:
         }
 
     def predict(
-        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+        self,
+        obs: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
         mean_o, std_o = self._norm()
         x = (np.asarray(obs, dtype=np.float64).reshape(len(obs), -1) - mean_o) / std_o
@@ -222,11 +237,17 @@ class ESLearner:
     def checkpoint_parts(self) -> Parts:
         strategy = StrategyState(self.es)
         return Parts(
-            stateful={"strategy": strategy, "obs": self.obs}, counters=("global_step",), json_parts={"strategy": strategy}
+            stateful={"strategy": strategy, "obs": self.obs},
+            counters=("global_step",),
+            json_parts={"strategy": strategy},
         )
 
     def summary_extra(self) -> dict[str, Any]:
-        return {"evaluations": int(self.es.evaluations), "backend": self.cfg.backend, "workers": self.cfg.workers}
+        return {
+            "evaluations": int(self.es.evaluations),
+            "backend": self.cfg.backend,
+            "workers": self.cfg.workers,
+        }
 
     def on_finish(self, path: Path) -> None:
         """Also write the mean policy as torch weights (safetensors) for use outside rlcanon."""
@@ -243,7 +264,6 @@ class ESLearner:
         if self._backend is not None:
             self._backend.close()
             self._backend = None
-
 
 
 def search(

@@ -107,10 +107,13 @@ def spec_for(
     env = PolicySpec(env_id, (), False, env_kwargs=kw, wrappers=wrappers).make_env()
     obs_space, space = env.observation_space, env.action_space
     env.close()
-    if not isinstance(obs_space, gym.spaces.Box):
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         from rlcanon.errors import ConfigError
 
-        raise ConfigError(f"ES policy search needs Box observations; {env_id} has {obs_space}")
+        raise ConfigError(
+            f"ES policy search needs vector (1-D Box) observations; {env_id} has {obs_space} "
+            f"(the 'flatten-observation' wrapper flattens others)"
+        )
     obs_dim = int(np.prod(obs_space.shape or (1,)))
     if isinstance(space, gym.spaces.Discrete):
         return PolicySpec(
@@ -148,7 +151,12 @@ def episode_seed(run_seed: int, generation: int, index: int, episode: int) -> in
 
 
 def evaluate(
-    spec: PolicySpec, theta: np.ndarray, seeds: list[int], obs_mean: np.ndarray, obs_std: np.ndarray, env: gym.Env
+    spec: PolicySpec,
+    theta: np.ndarray,
+    seeds: list[int],
+    obs_mean: np.ndarray,
+    obs_std: np.ndarray,
+    env: gym.Env,
 ) -> tuple[float, int, np.ndarray]:
     """Mean return over episodes, env steps, and [sum, sum of squares] of raw observations."""
     total, steps = 0.0, 0

@@ -70,35 +70,37 @@ def ppo_compute(
     log_std = head.log_std if isinstance(head, DiagGaussianHead) else None
     ls = None if log_std is None else log_std.detach().numpy()
     logp, ent, head_ctx = _head_terms(o, act, ls)
+    # (sums times 1/n and minimum/maximum: np.mean and np.clip add microseconds of wrapper code)
     log_ratio = logp - b["logp"].numpy()
     ratio = np.exp(log_ratio)
-    s1 = ratio * adv
-    s2 = np.clip(ratio, 1.0 - clip, 1.0 + clip) * adv
-    pg = -np.minimum(s1, s2).mean()
-    err = v - ret
     n = len(ratio)
+    inv_n = 1.0 / n
+    s1 = ratio * adv
+    s2 = np.minimum(np.maximum(ratio, 1.0 - clip), 1.0 + clip) * adv
+    pg = -np.minimum(s1, s2).sum() * inv_n
+    err = v - ret
     if value_clip > 0:
         delta = v - old_v
-        err_c = old_v + np.clip(delta, -value_clip, value_clip) - ret
-        vl = np.maximum(err * err, err_c * err_c).mean()
+        err_c = old_v + np.minimum(np.maximum(delta, -value_clip), value_clip) - ret
+        vl = np.maximum(err * err, err_c * err_c).sum() * inv_n
         dv = np.where(err_c * err_c > err * err, 2.0 * err_c * (np.abs(delta) <= value_clip), 2.0 * err)
     else:
-        vl = (err * err).mean()
+        vl = (err * err).sum() * inv_n
         dv = 2.0 * err
-    ent_mean = float(ent.mean())
+    ent_mean = float(ent.sum()) * inv_n
     loss = pg + vf_coef * vl - ent_coef * ent_mean
+    kl = ((ratio - 1.0) - log_ratio).sum() * inv_n
     stats = np.array(
-        [pg, vl, ent_mean, ((ratio - 1.0) - log_ratio).mean(), (np.abs(ratio - 1.0) > clip).mean()],
-        dtype=np.float32,
+        [pg, vl, ent_mean, kl, np.count_nonzero(np.abs(ratio - 1.0) > clip) * inv_n], dtype=np.float32
     )
     grads: dict[int, np.ndarray] = {}
-    dlogp = np.where(s1 <= s2, -adv * ratio, 0.0) / n
+    dlogp = np.where(s1 <= s2, adv * ratio, 0.0) * -inv_n
     if log_std is None:
         probs, logp_all, ent_rows, rows = head_ctx
         dout = -probs * dlogp[:, None]  # d log softmax_a / d logits = onehot(a) - p
         dout[rows, act] += dlogp
         if ent_coef:
-            dout += (ent_coef / n) * probs * (logp_all + ent_rows[:, None])
+            dout += (ent_coef * inv_n) * probs * (logp_all + ent_rows[:, None])
     else:
         zz = head_ctx
         dout = dlogp[:, None] * zz * np.exp(-ls)
@@ -106,7 +108,7 @@ def ppo_compute(
         grads[id(log_std)] = _into(bufs.get(id(log_std)), g_std)
     aid, cid = id(actor.net.flat), id(critic.net.flat)
     grads[aid] = mlp_backward(actor.net, a_cache, dout.astype(np.float32, copy=False), bufs.get(aid))
-    dv = (dv * (vf_coef / n)).astype(np.float32)[:, None]
+    dv = (dv * (vf_coef * inv_n)).astype(np.float32)[:, None]
     grads[cid] = mlp_backward(critic.net, c_cache, dv, bufs.get(cid))
     return float(loss), stats, grads
 

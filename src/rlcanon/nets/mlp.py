@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rlcanon.core.config import check_memory
 from rlcanon.errors import ConfigError
 from rlcanon.nets import kernels
 
@@ -90,6 +91,8 @@ class MLP(nn.Module):
         self.acts = [activation] * (len(self.dims) - 2) + [out_activation]
         self.ensemble_size = int(ensemble_size)
         self.layout = Layout(self.dims, self.ensemble_size)
+        # weights, gradients, two Adam moments, a target copy and temporaries: about 6 copies
+        check_memory("hidden", 6 * 4 * self.layout.size)
         self.flat = nn.Parameter(self._initial_flat(out_gain, orthogonal))
         self._np_key: tuple[int, torch.Size] | None = None
         self._np_views: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])

@@ -7,6 +7,7 @@ own :meth:`validate`. Each error names the field, the bad value and what is allo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -62,6 +63,13 @@ class BaseConfig:
             parse_wrapper(spec)
         if not self.env_id:
             raise ConfigError("env_id='' is not allowed; give a Gymnasium id such as 'CartPole-v1'")
+        try:  # the config is saved as JSON: kwargs must be JSON with finite numbers
+            json.dumps(self.env_kwargs, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"env_kwargs={self.env_kwargs!r} is not allowed; values must be JSON (strings, finite "
+                f"numbers, booleans, lists, objects)"
+            ) from None
 
     def validate(self) -> None:
         """The subclass's own checks (ranges that depend on several fields, for example)."""
@@ -99,8 +107,16 @@ class RunConfig(BaseConfig):
         check_int("num_envs", self.num_envs, 1, MAX_ENVS)
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_int("frame_stack", self.frame_stack, 1, 64)
-        check_int("torch_threads", self.torch_threads, 0, 1024)
+        check_int("torch_threads", self.torch_threads, 0, 256)
         check_device(self.device)
+
+
+def check_rate(name: str, value: float, high: float = 10.0) -> None:
+    """A step size (or another positive coefficient) in (0, high]."""
+    from rlcanon.core.config import check_positive
+
+    check_positive(name, value)
+    check_range(name, value, 0.0, high)
 
 
 def check_hidden(name: str, hidden: tuple[int, ...]) -> None:

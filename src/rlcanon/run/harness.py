@@ -27,7 +27,7 @@ from rlcanon.run.logger import MetricsLogger
 from rlcanon.run.notes import note
 from rlcanon.run.rundir import (
     default_run_dir,
-    has_checkpoint,
+    never_checkpointed,
     open_run_dir,
     remove_empty_run_dir,
     write_config,
@@ -56,7 +56,11 @@ class Learner(Protocol):
         """One unit of work (collect and update); returns namespaced metrics."""
 
     def predict(
-        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+        self,
+        obs: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
         """Actions for a batch of observations, and the next recurrent state (None if feed-forward)."""
 
@@ -99,7 +103,7 @@ def train_run(
     with thread_limits(getattr(config, "torch_threads", 1)):
         created = not path.exists()
         lock = open_run_dir(path, resume=resume, overwrite=overwrite)
-        if resume and not has_checkpoint(path):  # killed before its first checkpoint: nothing was kept
+        if resume and never_checkpointed(path):  # killed before its first checkpoint: nothing was kept
             note(f"{path} holds no checkpoint yet (its run stopped before the first one); it starts again")
             resume = False
         try:
@@ -263,7 +267,8 @@ class Session:
     def _kept(self) -> str:
         if self.saved_at is None:
             return "No checkpoint was written yet, so there is nothing to resume."
-        return f"The last checkpoint ({self.config.UNIT} {self.saved_at}) is kept in {self.path / 'checkpoints'}."
+        where = self.path / "checkpoints"
+        return f"The last checkpoint ({self.config.UNIT} {self.saved_at}) is kept in {where}."
 
     def _evaluate(self, seed_offset: int) -> dict[str, float]:
         t0 = time.perf_counter()

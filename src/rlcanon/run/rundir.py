@@ -28,7 +28,6 @@ from typing import Any
 from rlcanon.errors import CheckpointError, ConfigError, RunBusyError
 from rlcanon.run.checkpoint import (
     _checkpoint_dirs,
-    _complete,
     atomic_write_json,
     read_json,
     remove_stale_temps,
@@ -172,10 +171,11 @@ def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunLock:
     return lock
 
 
-def has_checkpoint(path: Path) -> bool:
-    """Whether the run in ``path`` wrote at least one complete checkpoint."""
+def never_checkpointed(path: Path) -> bool:
+    """Whether the run in ``path`` stopped before its first checkpoint: no pointer and no checkpoint
+    directory, complete or not (a run whose checkpoints are damaged or gone is not such a run)."""
     root = path / "checkpoints"
-    return root.is_dir() and any(_complete(p) for p in _checkpoint_dirs(root))
+    return not root.is_dir() or not ((root / "latest.json").exists() or _checkpoint_dirs(root))
 
 
 def _remove_run(path: Path) -> None:
@@ -218,8 +218,10 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise CheckpointError(f"run directory not found: {run_dir}")
     record = read_json(run_dir / "config.json", "run config")
-    if not isinstance(record, dict) or not isinstance(record.get("algo"), str) or not isinstance(
-        record.get("config"), dict
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("algo"), str)
+        or not isinstance(record.get("config"), dict)
     ):
         raise CheckpointError(f"{run_dir / 'config.json'} is not an rlcanon run config")
     return record

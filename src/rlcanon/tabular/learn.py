@@ -136,7 +136,10 @@ def run_episodes(
 ) -> tuple[list[float], list[int]]:
     """``cfg.episodes`` episodes (the first reset seeded with ``cfg.seed``): returns and lengths."""
     counts = np.zeros(discrete_sizes(env))
-    out = [run_episode(cfg, env, learner, rng, counts, cfg.seed if ep == 0 else None) for ep in range(cfg.episodes)]
+    out = [
+        run_episode(cfg, env, learner, rng, counts, cfg.seed if ep == 0 else None)
+        for ep in range(cfg.episodes)
+    ]
     return [r for r, _ in out], [n for _, n in out]
 
 
@@ -223,20 +226,29 @@ class TabularLearner:
         self.episode += 1
         self.global_step += length
         self.returns.append(ret)
-        return {"episode": float(self.episode), "charts/episodic_return": ret, "charts/episodic_length": float(length)}
+        return {
+            "episode": float(self.episode),
+            "charts/episodic_return": ret,
+            "charts/episodic_length": float(length),
+        }
 
     def on_restore(self) -> None:
         self._reseed = True  # the env's own state cannot be restored: reseed it from the episode count
 
     def predict(
-        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+        self,
+        obs: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
         return np.argmax(self.q[np.asarray(obs, dtype=np.int64)], axis=1), state
 
     def eval_env(self, num_envs: int) -> Any:
         cfg = self.cfg
         return make_vec_env(
-            lambda: make_tabular_env(cfg.env_id, cfg.max_steps or None, cfg.env_kwargs, cfg.wrappers), num_envs
+            lambda: make_tabular_env(cfg.env_id, cfg.max_steps or None, cfg.env_kwargs, cfg.wrappers),
+            num_envs,
         )
 
     def checkpoint_parts(self) -> Parts:
@@ -258,7 +270,9 @@ class TabularResult:
     run_dir: Path | None
 
 
-def train(cfg: TabularConfig, run_dir: str | Path | None = None, write: bool = True, **kwargs: Any) -> TabularResult:
+def train(
+    cfg: TabularConfig, run_dir: str | Path | None = None, write: bool = True, **kwargs: Any
+) -> TabularResult:
     """Train (or solve, for DP). With ``write`` the run goes through the harness and writes a run
     directory; without, it only learns (for figures and sweeps) and returns the table and returns."""
     if write:
