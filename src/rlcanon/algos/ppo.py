@@ -236,7 +236,8 @@ class PPOAgent:
         }
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(x, device=self.device)
+        t = torch.from_numpy(x)  # no copy on the CPU
+        return t if self.device.type == "cpu" else t.to(self.device)
 
     def _update(self, clip: float) -> dict[str, float]:
         cfg = self.cfg
