@@ -127,7 +127,7 @@ def make_config(algo: str, env_id: str | None = None, **overrides: Any) -> Any:
     """The config of ``algo`` for ``env_id`` (default: the config class's own): dataclass
     defaults, then the env's tuned preset, then ``overrides``."""
     entry = get_entry(algo)
-    cls = entry.config
+    cls: Any = entry.config
     env = env_id if env_id is not None else cls.env_id
     return cls(**{"env_id": env, **entry.presets.for_env(env), **overrides})
 

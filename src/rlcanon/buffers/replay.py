@@ -100,10 +100,10 @@ class ReplayBuffer:
         high = self.filled_rows * self.num_envs
         flat_valid = self.data["valid"].reshape(-1)
         idx = rng.integers(0, high, size=batch_size)
-        bad = ~flat_valid[idx]
+        bad = np.logical_not(flat_valid[idx])
         while bad.any():  # autoreset slots are rare (one per episode); redraw them
             idx[bad] = rng.integers(0, high, size=int(bad.sum()))
-            bad = ~flat_valid[idx]
+            bad = np.logical_not(flat_valid[idx])
         return idx
 
     def batch(self, flat_idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -115,7 +115,7 @@ class ReplayBuffer:
         out = {k: d[k][rows, envs] for k in self.fields if k not in (*_BASE, "next_obs")}
         if self.n_step == 1:
             out["rewards"] = d["rewards"][rows, envs]
-            out["discounts"] = (self.gamma * ~d["terminated"][rows, envs]).astype(np.float32)
+            out["discounts"] = (self.gamma * np.logical_not(d["terminated"][rows, envs])).astype(np.float32)
             out["next_obs"] = d["next_obs"][rows, envs]
             return out
         k = np.arange(self.n_step)[:, None]

@@ -50,7 +50,7 @@ class NormalizeObservation(gym.vector.VectorWrapper):  # type: ignore[misc]
     def __init__(self, env: gym.vector.VectorEnv, frozen: bool = False) -> None:
         super().__init__(env)
         space = env.single_observation_space
-        self.rms = RunningMeanStd(tuple(space.shape))
+        self.rms = RunningMeanStd(tuple(space.shape or ()))
         self.frozen = frozen
         self.single_observation_space = gym.spaces.Box(-CLIP, CLIP, space.shape, np.float32)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)

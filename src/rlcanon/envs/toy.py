@@ -116,9 +116,10 @@ def gridworld(
         raise ConfigError(f"rows x cols = {rows * cols} is not allowed; it must be in [2, {MAX_STATES}]")
     step_reward = _check_number("step_reward", step_reward)
     slip = _check_number("slip", slip, 0.0, 1.0)
-    goal = tuple(goal) if goal is not None else (rows - 1, cols - 1)  # type: ignore[assignment]
-    if len(goal) != 2 or not (0 <= goal[0] < rows and 0 <= goal[1] < cols):
+    cell: tuple[int, ...] = tuple(goal) if goal is not None else (rows - 1, cols - 1)
+    if len(cell) != 2 or not (0 <= cell[0] < rows and 0 <= cell[1] < cols):
         raise ConfigError(f"goal={goal!r} is not allowed; it must be a cell (row, col) of the grid")
+    goal_row, goal_col = cell
     walls = tuple(tuple(w) for w in walls)  # type: ignore[misc]
     moves = [(-1, 0), (0, 1), (1, 0), (0, -1)]
     blocked = set(walls)
@@ -133,7 +134,7 @@ def gridworld(
     for r in range(rows):
         for c in range(cols):
             s = r * cols + c
-            if (r, c) == goal or (r, c) in blocked:
+            if (r, c) == (goal_row, goal_col) or (r, c) in blocked:
                 P[s] = {a: [(1.0, s, 0.0, True)] for a in range(4)}
                 continue
             P[s] = {}
@@ -144,7 +145,7 @@ def gridworld(
                     if p > 0:
                         nr, nc = target(r, c, b)
                         probs[nr * cols + nc] = probs.get(nr * cols + nc, 0.0) + p
-                P[s][a] = [(p, s2, step_reward, s2 == goal[0] * cols + goal[1]) for s2, p in probs.items()]
+                P[s][a] = [(p, s2, step_reward, s2 == goal_row * cols + goal_col) for s2, p in probs.items()]
     start = np.zeros(rows * cols)
     start[0] = 1.0
     return ModelEnv(P, rows * cols, 4, start)

@@ -46,6 +46,8 @@ class StrategyState:
         specs = {}
         for key, value in self._split(self._fresh)[0].items():
             name = key.removeprefix("scalar/")
+            low: float | None
+            high: float | None
             low, high = BOUNDS.get(name, (None, None))
             if name in POSITIVE:
                 low = 1e-300

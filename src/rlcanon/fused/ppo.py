@@ -176,7 +176,9 @@ def _fit(update: Any, batches: list[tuple[Any, ...]], stop: Any = None) -> list[
     apply = FitStep(update, list(buffers.values()))
     out = []
     for args in batches:
-        stats = torch.from_numpy(ppo_compute(*args, buffers=buffers)[1])
+        actor, critic, batch, clip, value_clip, vf_coef, ent_coef = args
+        values = ppo_compute(actor, critic, batch, clip, value_clip, vf_coef, ent_coef, buffers=buffers)[1]
+        stats = torch.from_numpy(values)
         if stop is not None and stop(stats):
             break
         apply()
@@ -189,7 +191,7 @@ def _examples(seed: int) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    cases = []
+    cases: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for space, (vc, ent), act_fn in (
         (gym.spaces.Discrete(3), (0.0, 0.0), "relu"),
         (gym.spaces.Discrete(4), (0.2, 0.01), "tanh"),

@@ -121,7 +121,8 @@ def _fit(update: Any, batches: list[tuple[Any, ...]], stop: Any = None) -> list[
         if step is not None:
             q_taken = torch.from_numpy(step(*args[1:]))
         else:
-            q_taken = torch.from_numpy(td_compute(*args, buffers=buffers, want_loss=False)[1])
+            q, obs, act, y, w = args
+            q_taken = torch.from_numpy(td_compute(q, obs, act, y, w, buffers=buffers, want_loss=False)[1])
         if stop is not None and stop(q_taken):
             break
         apply()
@@ -161,7 +162,7 @@ class _PlainStep:
 def _examples(seed: int) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    cases = []
+    cases: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for n, k, weighted, dueling in ((32, 2, False, False), (64, 5, True, True), (7, 3, False, True)):
         q_net = DiscreteQ((4,), k, (16, 16), dueling)
         obs = torch.from_numpy(rng.normal(0, 1, (n, 4)).astype(np.float32))

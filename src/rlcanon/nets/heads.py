@@ -105,6 +105,8 @@ class _BoxHead(nn.Module):
         # a box with infinite bounds is squashed to [-1, 1] (the env sees the raw tanh output)
         self.half_np = np.where(bounded, (high - low) / 2, 1.0).astype(np.float32)
         self.mid_np = np.where(bounded, (high + low) / 2, 0.0).astype(np.float32)
+        self.scale: torch.Tensor
+        self.center: torch.Tensor
         self.register_buffer("scale", torch.from_numpy(self.half_np.copy()), persistent=False)
         self.register_buffer("center", torch.from_numpy(self.mid_np.copy()), persistent=False)
 

@@ -110,7 +110,7 @@ def backward(
     """Write d(loss)/d(weights and biases) into ``grad_w`` and ``grad_b`` given d(loss)/d(output);
     return d(loss)/d(input) when ``need_dx``."""
     d = dout
-    ones = np.ones(len(d), dtype=np.float32) if d.ndim == 2 else None
+    ones = np.ones(len(d), dtype=np.float32)  # (bias gradients of 2-D layers, as column sums)
     for k in range(len(weights) - 1, -1, -1):
         act, y = acts[k], inputs[k + 1]
         out = None if d is dout else d  # never write into the caller's array

@@ -114,13 +114,13 @@ class MLP(nn.Module):
                     layer.weight.data.mul_(out_gain)
                 layers.append(layer)
             members.append(layers)
-        parts = []
+        parts: list[torch.Tensor] = []
         for k in range(len(self.dims) - 1):
-            w = torch.stack([m[k].weight.data for m in members])
-            b = torch.stack([m[k].bias.data for m in members])
+            weight = torch.stack([m[k].weight.data for m in members])
+            bias = torch.stack([m[k].bias.data for m in members])
             if not self.ensemble_size:
-                w, b = w[0], b[0]
-            parts += [w.reshape(-1), b.reshape(-1)]
+                weight, bias = weight[0], bias[0]
+            parts += [weight.reshape(-1), bias.reshape(-1)]
         return torch.cat(parts).float()
 
     @property

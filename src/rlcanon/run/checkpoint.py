@@ -261,8 +261,12 @@ def _prune(root: Path, name: str, previous: str | None, keep: int) -> None:
     protected = {name} | ({previous} if previous and keep >= 2 else set())
     spare = keep - len(protected)
     if spare > 0:
-        new_key = _step_key(root / name)
-        older = [p.name for p in _checkpoint_dirs(root) if p.name not in protected and _step_key(p) < new_key]
+        new_key = _step_key(root / name) or (0, 0)
+        older = [
+            p.name
+            for p in _checkpoint_dirs(root)
+            if p.name not in protected and (_step_key(p) or (0, 0)) < new_key
+        ]
         protected.update(older[-spare:])
     for path in _checkpoint_dirs(root):
         if path.name in protected:
