@@ -111,8 +111,9 @@ class GradientStep:
     norm to ``max_grad_norm`` (the rule of ``torch.nn.utils.clip_grad_norm_``), step the optimizer.
 
     Every algorithm updates through one of these (an agent may hold several, each with its own
-    parameters and learning rate). The norm of CPU float32 gradients is one NumPy dot product per
-    parameter, which costs less than torch's multi-tensor kernels on small networks."""
+    parameters and learning rate). ``optimizer`` is 'adam' (the lean fused step) or 'rmsprop'
+    (``alpha`` its smoothing constant). The norm of CPU float32 gradients is one NumPy dot product
+    per parameter, which costs less than torch's multi-tensor kernels on small networks."""
 
     def __init__(
         self,
@@ -120,9 +121,16 @@ class GradientStep:
         lr: float,
         eps: float = 1e-8,
         max_grad_norm: float = math.inf,
+        optimizer: str = "adam",
+        alpha: float = 0.99,
     ) -> None:
         self.params = list(params)
-        self.optimizer = adam(self.params, lr=lr, eps=eps)
+        if optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = adam(self.params, lr=lr, eps=eps)
+        elif optimizer == "rmsprop":
+            self.optimizer = torch.optim.RMSprop(self.params, lr=lr, alpha=alpha, eps=eps, foreach=True)
+        else:
+            raise ValueError(f"optimizer={optimizer!r}; choose 'adam' or 'rmsprop'")
         self.max_grad_norm = max_grad_norm
 
     @property

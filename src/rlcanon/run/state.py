@@ -19,8 +19,6 @@ from torch import nn
 from rlcanon.core.validate import MAX_INT, ArraySpec, Int, Map, check_json
 from rlcanon.errors import CheckpointError
 
-ADAM_KEYS = ("exp_avg", "exp_avg_sq", "step")
-
 
 class Stateful(Protocol):
     """A checkpointed part with arrays. It may also define ``check_state_arrays(arrays, where,
@@ -60,9 +58,27 @@ def _opt_params(opt: torch.optim.Optimizer, names: dict[int, str], opt_name: str
     return out
 
 
-def _check_adam(opt: torch.optim.Optimizer, name: str) -> None:
-    if not isinstance(opt, torch.optim.Adam | torch.optim.AdamW):
-        raise TypeError(f"optimizer {name!r} is a {type(opt).__name__}; checkpoints support Adam and AdamW")
+def state_specs(opt: torch.optim.Optimizer, name: str, p: torch.Tensor) -> dict[str, ArraySpec]:
+    """The per-parameter state an optimizer keeps (Adam, AdamW, RMSprop), as array specs."""
+    shape = tuple(p.shape)
+    step = ArraySpec((), "float32", low=0.0, high=float(MAX_INT), optional=True, integer=True)
+    if isinstance(opt, torch.optim.Adam | torch.optim.AdamW):
+        return {
+            "exp_avg": ArraySpec(shape, "float32", optional=True),
+            "exp_avg_sq": ArraySpec(shape, "float32", low=0.0, optional=True),
+            "step": step,
+        }
+    if isinstance(opt, torch.optim.RMSprop):
+        group = opt.param_groups[0]
+        specs = {"square_avg": ArraySpec(shape, "float32", low=0.0, optional=True), "step": step}
+        if group["momentum"] > 0:
+            specs["momentum_buffer"] = ArraySpec(shape, "float32", optional=True)
+        if group["centered"]:
+            specs["grad_avg"] = ArraySpec(shape, "float32", optional=True)
+        return specs
+    raise TypeError(
+        f"optimizer {name!r} is a {type(opt).__name__}; checkpoints support Adam, AdamW and RMSprop"
+    )
 
 
 def part_arrays(parts: Parts) -> dict[str, Any]:
@@ -72,10 +88,10 @@ def part_arrays(parts: Parts) -> dict[str, Any]:
         arrays.update({f"module/{m}/{k}": v.detach() for k, v in mod.state_dict().items()})
     names = parts.param_names()
     for o, opt in parts.optimizers.items():
-        _check_adam(opt, o)
         for pname, p in _opt_params(opt, names, o):
+            keys = state_specs(opt, o, p)
             for key, value in opt.state.get(p, {}).items():
-                if key in ADAM_KEYS:
+                if key in keys:
                     arrays[f"optim/{o}/{pname}/{key}"] = value.detach()
     for s, part in parts.stateful.items():
         arrays.update({f"{s}/{k}": v for k, v in part.state_arrays().items()})
@@ -89,15 +105,8 @@ def part_specs(parts: Parts) -> dict[str, ArraySpec]:
         specs.update({f"module/{m}/{k}": ArraySpec.like(v) for k, v in mod.state_dict().items()})
     names = parts.param_names()
     for o, opt in parts.optimizers.items():
-        _check_adam(opt, o)
         for pname, p in _opt_params(opt, names, o):
-            shape = tuple(p.shape)
-            prefix = f"optim/{o}/{pname}"
-            specs[f"{prefix}/exp_avg"] = ArraySpec(shape, "float32", optional=True)
-            specs[f"{prefix}/exp_avg_sq"] = ArraySpec(shape, "float32", low=0.0, optional=True)
-            specs[f"{prefix}/step"] = ArraySpec(
-                (), "float32", low=0.0, high=float(MAX_INT), optional=True, integer=True
-            )
+            specs.update({f"optim/{o}/{pname}/{k}": v for k, v in state_specs(opt, o, p).items()})
     for s, part in parts.stateful.items():
         specs.update({f"{s}/{k}": v for k, v in part.array_specs().items()})
     return specs
@@ -130,7 +139,11 @@ def check_parts(
     check_json(state_where, extra, json_schema(parts), "extra")
     names = parts.param_names()
     for o, opt in parts.optimizers.items():
-        keys = [f"optim/{o}/{pname}/{key}" for pname, _ in _opt_params(opt, names, o) for key in ADAM_KEYS]
+        keys = [
+            f"optim/{o}/{pname}/{key}"
+            for pname, p in _opt_params(opt, names, o)
+            for key in state_specs(opt, o, p)
+        ]
         missing = [k for k in keys if k not in arrays]
         if missing and len(missing) != len(keys):
             raise CheckpointError(
@@ -172,13 +185,15 @@ def load_parts(
     names = parts.param_names()
     for o, opt in parts.optimizers.items():
         entries = _opt_params(opt, names, o)
-        if not any(f"optim/{o}/{pname}/{key}" in arrays for pname, _ in entries for key in ADAM_KEYS):
+        if not any(
+            f"optim/{o}/{pname}/{key}" in arrays for pname, p in entries for key in state_specs(opt, o, p)
+        ):
             opt.state.clear()  # saved before the first update
             continue
         for pname, p in entries:
             opt.state[p] = {
                 key: torch.from_numpy(np.array(arrays[f"optim/{o}/{pname}/{key}"], order="C")).to(p.device)
-                for key in ADAM_KEYS
+                for key in state_specs(opt, o, p)
             }
     for s, part in parts.stateful.items():
         part.load_state_arrays(_sub(arrays, s))
