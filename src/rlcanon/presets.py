@@ -63,7 +63,23 @@ DQN_ATARI: dict[str, Any] = {
     "total_timesteps": 10_000_000,
 }
 
+A2C_CLASSIC = {"num_envs": 16, "normalize_obs": True, "normalize_reward": True, "ent_coef": 0.0}
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "a2c": {  # the Zoo's hyperparams/a2c.yml (SB3's defaults where it is silent)
+        "CartPole-v1": {"num_envs": 8, "ent_coef": 0.0, "total_timesteps": 500_000},
+        "LunarLander-v3": {
+            "num_envs": 8,
+            "num_steps": 5,
+            "gamma": 0.995,
+            "learning_rate": 8.3e-4,
+            "anneal_lr": True,
+            "ent_coef": 1e-5,
+            "total_timesteps": 200_000,
+        },
+        "Acrobot-v1": {**A2C_CLASSIC, "total_timesteps": 500_000},
+        "MountainCar-v0": {**A2C_CLASSIC, "total_timesteps": 1_000_000},
+    },
     "ppo": {
         "CartPole-v1": {
             "num_envs": 8,

@@ -84,6 +84,16 @@ def _entries() -> dict[str, Entry]:
             presets=Presets(p.PRESETS["ppo"]),
         ),
         Entry(
+            "a2c",
+            "deep",
+            "rlcanon.algos.a2c",
+            "A2CConfig",
+            "A2CAgent",
+            "Advantage actor-critic, synchronous (n-step returns or GAE, RMSProp); discrete or continuous",
+            smoke={"total_timesteps": 400, "num_envs": 4, "num_steps": 5},
+            presets=Presets(p.PRESETS["a2c"]),
+        ),
+        Entry(
             "es-policy",
             "es",
             "rlcanon.es.policy",
