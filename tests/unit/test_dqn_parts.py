@@ -126,5 +126,5 @@ def test_clip_reward_stores_the_sign_and_logs_the_true_return(clip):
     stored = agent.buffer.rewards[:rows][agent.buffer.valid[:rows]]
     assert len(stored) > 250
     np.testing.assert_array_equal(np.unique(stored), [-1.0] if clip else [-3.0])
-    returns, lengths = agent.stepper.pop_episodes()
+    returns, lengths = agent.env.stepper.pop_episodes()
     assert returns and np.allclose(returns, -3.0 * np.asarray(lengths))

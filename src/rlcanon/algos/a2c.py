@@ -25,10 +25,9 @@ from rlcanon.buffers.rollout import RolloutBuffer
 from rlcanon.core.config import check_choice, check_int, check_positive, check_range
 from rlcanon.core.device import resolve_device
 from rlcanon.core.optim import GradientStep
-from rlcanon.envs.collectors import VecStepper
 from rlcanon.envs.episodes import episode_metrics
-from rlcanon.envs.factory import EnvSpecLike, make_training_env, obs_shape
-from rlcanon.envs.normalize import EnvState, frozen
+from rlcanon.envs.factory import EnvSpecLike
+from rlcanon.envs.training import TrainingEnv
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import ValueCritic
 from rlcanon.run.config import RunConfig, check_hidden, check_rate
@@ -103,11 +102,9 @@ def a2c_loss(
 class A2CAgent:
     def __init__(self, config: A2CConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
         self.cfg, self.rng = config, rng
-        self.envs = make_training_env(config, env)
-        self.stepper = VecStepper(self.envs, seed=config.seed)
-        raw = self.envs.unwrapped
-        self.observation_space, self.action_space = raw.single_observation_space, raw.single_action_space
-        in_dim = int(np.prod(obs_shape(self.envs.single_observation_space)))
+        self.env = TrainingEnv(config, env)
+        self.envs, self.observation_space, self.action_space = self.env.envs, *self.env.spaces
+        in_dim = self.env.obs_dim
         self.actor = Actor(
             in_dim, self.action_space, config.hidden, config.activation, log_std_init=config.log_std_init
         )
@@ -144,7 +141,7 @@ class A2CAgent:
         return self.actor.head.to_env(self.actor.act(obs, None if deterministic else self.rng)), state
 
     def iterate(self) -> dict[str, float]:
-        cfg, buf, step = self.cfg, self.buffer, self.stepper
+        cfg, buf, step = self.cfg, self.buffer, self.env.stepper
         if cfg.anneal_lr:
             self.update.lr = cfg.learning_rate * max(1.0 - self.global_step / cfg.total_timesteps, 0.0)
         for t in range(cfg.num_steps):
@@ -183,10 +180,8 @@ class A2CAgent:
         return Parts(
             modules={"actor": self.actor, "critic": self.critic},
             optimizers={"ac": self.update.optimizer},
-            stateful={"env": EnvState(self.envs)},
+            stateful={"env": self.env.state},
         )
 
     def on_restore(self) -> None:
-        # The envs cannot be restored; restart them from a seed tied to the step count.
-        with frozen(self.envs):
-            self.stepper = VecStepper(self.envs, seed=self.cfg.seed + self.global_step)
+        self.env.restart(self.global_step)

@@ -22,10 +22,9 @@ from rlcanon.core.device import resolve_device
 from rlcanon.core.losses import huber_loss, polyak_update
 from rlcanon.core.optim import GradientStep
 from rlcanon.core.schedules import linear
-from rlcanon.envs.collectors import VecStepper
 from rlcanon.envs.episodes import episode_metrics
-from rlcanon.envs.factory import EnvSpecLike, make_training_env, obs_shape
-from rlcanon.envs.normalize import EnvState, frozen
+from rlcanon.envs.factory import EnvSpecLike
+from rlcanon.envs.training import TrainingEnv
 from rlcanon.errors import ConfigError
 from rlcanon.fused import accelerated
 from rlcanon.nets.critics import DiscreteQ
@@ -124,16 +123,14 @@ def td_loss(
 class DQNAgent:
     def __init__(self, config: DQNConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
         self.cfg, self.rng = config, rng
-        self.envs = make_training_env(config, env)
-        space = self.envs.single_action_space
-        if not isinstance(space, gym.spaces.Discrete):
-            raise ConfigError(f"DQN needs a discrete action space; {config.env_id} has {space}")
-        self.n_actions = int(space.n)
-        self.stepper = VecStepper(self.envs, seed=config.seed)
-        raw = self.envs.unwrapped  # the spaces a user's observations come in (before normalising)
-        self.observation_space, self.action_space = raw.single_observation_space, raw.single_action_space
+        self.env = TrainingEnv(config, env)
+        self.envs, self.observation_space, self.action_space = self.env.envs, *self.env.spaces
+        if not isinstance(self.action_space, gym.spaces.Discrete):
+            self.env.envs.close()
+            raise ConfigError(f"DQN needs a discrete action space; {config.env_id} has {self.action_space}")
+        self.n_actions = int(self.action_space.n)
         o_space = self.envs.single_observation_space
-        shape = obs_shape(o_space)
+        shape = self.env.agent_obs_shape
         self.q = DiscreteQ(shape, self.n_actions, config.hidden, config.dueling)
         self.device = resolve_device(config.device, pixels=self.q.pixels)
         self.q.to(self.device)
@@ -193,13 +190,14 @@ class DQNAgent:
         eps = [self.epsilon_at(self.global_step + t * n) for t in range(n_steps)]
         explore = self.rng.random((n_steps, n)) < np.asarray(eps)[:, None]
         random_actions = self.rng.integers(0, self.n_actions, size=(n_steps, n))
+        stepper = self.env.stepper
         for t in range(n_steps):
             if explore[t].all():  # no greedy action is needed
                 actions = random_actions[t]
             else:
-                greedy = np.argmax(self.q.infer(self.stepper.obs), axis=1)
+                greedy = np.argmax(self.q.infer(stepper.obs), axis=1)
                 actions = np.where(explore[t], random_actions[t], greedy)
-            tr = self.stepper.step(actions)
+            tr = stepper.step(actions)
             if self.cfg.clip_reward:  # the episode statistics have seen the true reward
                 tr.rewards = np.sign(tr.rewards).astype(tr.rewards.dtype)
             self.buffer.add(tr)
@@ -217,7 +215,7 @@ class DQNAgent:
                 self.update.lr = c.learning_rate * max(1.0 - self.global_step / c.total_timesteps, 0.0)
                 metrics["charts/learning_rate"] = self.update.lr
             metrics.update(self._train(c.gradient_steps))
-        metrics.update(episode_metrics(*self.stepper.pop_episodes()))
+        metrics.update(episode_metrics(*self.env.stepper.pop_episodes()))
         return metrics
 
     def _targets(self, batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -294,14 +292,12 @@ class DQNAgent:
         return Parts(
             modules={"q": self.q, "q_target": self.q_target},
             optimizers={"q": self.update.optimizer},
-            stateful={"replay": self.buffer, "env": EnvState(self.envs)},
+            stateful={"replay": self.buffer, "env": self.env.state},
             counters=("global_step", "updates"),
         )
 
     def on_restore(self) -> None:
-        # The envs cannot be restored; restart them from a seed tied to the step count.
-        with frozen(self.envs):
-            self.stepper = VecStepper(self.envs, seed=self.cfg.seed + self.global_step)
+        self.env.restart(self.global_step)
 
 
 def train(config: DQNConfig, env: EnvSpecLike | None = None, **kwargs: Any) -> Any:

@@ -17,10 +17,9 @@ from rlcanon.buffers.rollout import RolloutBuffer
 from rlcanon.core.config import check_choice, check_int, check_memory, check_positive, check_range
 from rlcanon.core.device import resolve_device
 from rlcanon.core.optim import GradientStep
-from rlcanon.envs.collectors import VecStepper
 from rlcanon.envs.episodes import episode_metrics
-from rlcanon.envs.factory import EnvSpecLike, make_training_env, obs_shape
-from rlcanon.envs.normalize import EnvState, frozen
+from rlcanon.envs.factory import EnvSpecLike
+from rlcanon.envs.training import TrainingEnv
 from rlcanon.errors import ConfigError
 from rlcanon.fused import accelerated
 from rlcanon.nets.actor import Actor
@@ -137,10 +136,10 @@ def ppo_loss(
     vl = value_loss(values, batch["val"], batch["ret"], value_clip)
     ent = head.entropy(out).mean()
     loss = pg + vf_coef * vl - ent_coef * ent
-    with torch.no_grad():
-        approx_kl = ((ratio - 1) - log_ratio).mean()  # Schulman's k3 estimator
-        clip_frac = ((ratio - 1.0).abs() > clip).float().mean()
-        stats = torch.stack([pg, vl, ent, approx_kl, clip_frac]).detach()
+    r, lr = ratio.detach(), log_ratio.detach()
+    approx_kl = ((r - 1) - lr).mean()  # Schulman's k3 estimator
+    clip_frac = ((r - 1.0).abs() > clip).float().mean()
+    stats = torch.stack([pg.detach(), vl.detach(), ent.detach(), approx_kl, clip_frac])
     return loss, stats
 
 
@@ -152,15 +151,13 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 class PPOAgent:
     def __init__(self, config: PPOConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
         self.cfg, self.rng = config, rng
-        self.envs = make_training_env(config, env)
-        self.stepper = VecStepper(self.envs, seed=config.seed)
-        raw = self.envs.unwrapped  # the spaces a user's observations come in (before normalising)
-        self.observation_space, self.action_space = raw.single_observation_space, raw.single_action_space
-        in_dim = int(np.prod(obs_shape(self.envs.single_observation_space)))
+        self.env = TrainingEnv(config, env)
+        self.envs, self.observation_space, self.action_space = self.env.envs, *self.env.spaces
+        in_dim = self.env.obs_dim
         ortho = config.ortho_init
         self.actor = Actor(
             in_dim,
-            self.envs.single_action_space,
+            self.action_space,
             config.hidden,
             config.activation,
             log_std_init=config.log_std_init,
@@ -197,7 +194,7 @@ class PPOAgent:
         return self.actor.head.to_env(actions), state
 
     def _collect(self) -> None:
-        head, step, buf = self.actor.head, self.stepper, self.buffer
+        head, step, buf = self.actor.head, self.env.stepper, self.buffer
         for t in range(self.cfg.num_steps):
             obs = step.obs.reshape(step.num_envs, -1)
             actions = self.actor.act(obs, self.rng)
@@ -214,7 +211,7 @@ class PPOAgent:
         self.global_step += cfg.rollout_size
         metrics = self._update(clip)
         metrics["charts/learning_rate"] = self.update.lr
-        metrics.update(episode_metrics(*self.stepper.pop_episodes()))
+        metrics.update(episode_metrics(*self.env.stepper.pop_episodes()))
         return metrics
 
     def _prepare(self) -> dict[str, np.ndarray]:
@@ -224,7 +221,7 @@ class PPOAgent:
         buf["values"][:] = self.critic.infer(buf["obs"].reshape((T + 1) * N, -1)).reshape(T + 1, N)
         adv, ret = buf.advantages(cfg.gamma, cfg.gae_lambda)
         obs, acts = buf.flat("obs"), buf.flat("actions")
-        with torch.no_grad():
+        with torch.inference_mode():
             logp = self.actor.head.log_prob(self.actor(self._tensor(obs)), self._tensor(acts))
         return {
             "obs": obs,
@@ -281,13 +278,11 @@ class PPOAgent:
         return Parts(
             modules={"actor": self.actor, "critic": self.critic},
             optimizers={"ac": self.update.optimizer},
-            stateful={"env": EnvState(self.envs)},
+            stateful={"env": self.env.state},
         )
 
     def on_restore(self) -> None:
-        # The envs cannot be restored; restart them from a seed tied to the step count.
-        with frozen(self.envs):
-            self.stepper = VecStepper(self.envs, seed=self.cfg.seed + self.global_step)
+        self.env.restart(self.global_step)
 
 
 def train(config: PPOConfig, env: EnvSpecLike | None = None, **kwargs: Any) -> Any:
