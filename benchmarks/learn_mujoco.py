@@ -33,7 +33,7 @@ def one_run(env_id: str, seed: int, steps: int, workdir: str) -> dict:
 
     cfg = make_config("ppo", env_id, seed=seed, total_timesteps=steps, eval_interval=max(steps // 10, 1))
     run = Path(workdir) / f"ppo-{env_id}-s{seed}"
-    res = ALGOS["ppo"].train(cfg, run_dir=run, progress=False)
+    res = ALGOS["ppo"].train(cfg, run_dir=run, progress=False, overwrite=True)
     cols = read_metrics(run)
     curve = [
         (int(s), round(v, 1))
