@@ -222,6 +222,10 @@ def test_tabular_writes_run_dir(tmp_path):
     assert summary["eval_episodes"] == 20 and (run / "checkpoints" / "latest.json").exists()
     ev = json.loads(cli("eval", str(run), "--episodes", "5", check=True).stdout)
     assert ev["eval_episodes"] == 5 and "eval_return_mean" in ev
+    # a resumed run keeps its method: another one is refused by name
+    assert_clean_error(cli("tabular", "sarsa", "--resume", str(run), "--episodes", "60"), "method")
+    resumed = cli("tabular", "q-learning", "--resume", str(run), "--episodes", "60", check=True).stdout
+    assert json.loads(resumed.strip().splitlines()[-1])["episodes"] == 60
 
 
 def test_es_problem_json_last_line():

@@ -163,3 +163,66 @@ def test_wrappers_and_env_kwargs_from_the_command_line(tmp_path):
     assert lengths and max(lengths) <= 20
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["eval_return_mean"] <= 0  # the Sutton-Barto reward pays 0 per step, -1 at the end
+
+
+def _a2c(**kw):
+    from rlcanon.registry import make_config
+
+    return make_config("a2c", "CartPole-v1", total_timesteps=200, num_envs=2, num_steps=5, **kw)
+
+
+def test_an_env_id_given_as_env_is_recorded_as_the_runs_env(tmp_path):
+    from rlcanon.registry import get_entry
+    from rlcanon.runs import evaluate_run
+
+    get_entry("a2c").train(_a2c(), env="Acrobot-v1", run_dir=tmp_path / "r", progress=False)
+    record = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert record["config"]["env_id"] == "Acrobot-v1" and "custom_env" not in record
+    assert evaluate_run(tmp_path / "r", episodes=1)["env_id"] == "Acrobot-v1"
+
+
+def test_a_run_on_an_env_object_needs_that_env_to_load_evaluate_and_resume(tmp_path):
+    import rlcanon
+    from rlcanon.registry import get_entry
+    from rlcanon.runs import evaluate_run, resume
+
+    def factory():
+        return gym.make("MountainCar-v0")  # not the config's CartPole: only env= can say so
+
+    run = tmp_path / "r"
+    get_entry("a2c").train(_a2c(), env=factory, run_dir=run, progress=False)
+    assert json.loads((run / "config.json").read_text())["custom_env"] is True
+    for call in (lambda: rlcanon.load(run), lambda: evaluate_run(run), lambda: resume(run)):
+        with pytest.raises(ConfigError, match=r"custom env.*pass env="):
+            call()
+    assert rlcanon.load(run, env=factory).observation_space.shape == (2,)
+    assert evaluate_run(run, episodes=1, env=factory)["eval_return_mean"] == -200.0
+    res = resume(run, env=factory, total_timesteps=400, progress=False)
+    assert res.summary["total_timesteps"] >= 400
+
+
+def test_a_vector_env_that_cannot_be_rebuilt_is_refused_before_training(tmp_path):
+    from rlcanon.registry import get_entry
+
+    vec = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2)
+    vec.spec = None
+    with pytest.raises(ConfigError, match="cannot be rebuilt for evaluation"):
+        get_entry("a2c").train(_a2c(), env=vec, run_dir=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_loading_and_evaluating_a_run_leave_the_callers_random_streams_alone(tmp_path):
+    import random
+
+    import rlcanon
+    from rlcanon.runs import evaluate_run
+
+    rlcanon.train("a2c", "CartPole-v1", total_timesteps=200, run_dir=tmp_path / "r", progress=False)
+    random.seed(7)
+    torch.manual_seed(7)
+    rlcanon.load(tmp_path / "r")
+    evaluate_run(tmp_path / "r", episodes=1)
+    got = (random.random(), torch.rand(1).item())
+    random.seed(7)
+    torch.manual_seed(7)
+    assert got == (random.random(), torch.rand(1).item())

@@ -5,7 +5,7 @@
     policy = rlcanon.load(result.run_dir)
     action, state = policy.predict(obs)                            # one observation or a batch
 
-Families live in subpackages: ``rlcanon.algos`` (DQN, PPO), ``rlcanon.bandits``,
+Families live in subpackages: ``rlcanon.algos`` (DQN, PPO, A2C), ``rlcanon.bandits``,
 ``rlcanon.tabular`` and ``rlcanon.es``. Heavy modules load on first use. Our own environments are
 Gymnasium ids in the ``rlcanon/`` namespace, registered when rlcanon is imported.
 """

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from rlcanon.core.config import from_dict, to_dict
-from rlcanon.core.seeding import seed_everything
+from rlcanon.core.seeding import preserved_global_rng, seed_everything
 from rlcanon.core.threads import thread_limits
+from rlcanon.envs.factory import EnvSpecLike
 from rlcanon.errors import CheckpointError, ConfigError
 from rlcanon.registry import Entry, get_entry
 from rlcanon.run import checkpoint as ckpt
@@ -68,19 +69,38 @@ def changed_settings(entry: Entry, recorded: Any, flags: dict[str, Any]) -> dict
     return changes
 
 
-def load_learner(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+def run_env(run_dir: str | Path, env: EnvSpecLike | None) -> EnvSpecLike | None:
+    """The env to rebuild a run on: ``env`` if given; None (the recorded id) for a run trained on
+    an id. A run trained on an env object (``custom_env`` in config.json) needs ``env`` again."""
+    record = read_config(run_dir)
+    if env is None and record.get("custom_env"):
+        raise ConfigError(
+            f"{run_dir} was trained on a custom env ({record.get('env')!r}) that its files cannot "
+            f"rebuild; pass env= (the same env, or a function that returns one)"
+        )
+    return env
+
+
+def load_learner(
+    run_dir: str | Path, device: str | None = None, env: EnvSpecLike | None = None
+) -> tuple[Any, Any, dict[str, Any]]:
     """(learner with the latest checkpoint loaded, config, checkpoint state); ``device`` overrides
-    the run's torch device (a run trained on a GPU loads on a CPU-only machine with 'cpu')."""
+    the run's torch device (a run trained on a GPU loads on a CPU-only machine with 'cpu'), and
+    ``env`` gives a run trained on a custom env its env."""
+    env = run_env(run_dir, env)
     entry, config = load_config(run_dir, device=device) if device else load_config(run_dir)
-    return _load_learner(run_dir, entry, config)
+    return _load_learner(run_dir, entry, config, env)
 
 
-def _load_learner(run_dir: str | Path, entry: Entry, config: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _load_learner(
+    run_dir: str | Path, entry: Entry, config: Any, env: EnvSpecLike | None
+) -> tuple[Any, Any, dict[str, Any]]:
     """Read the latest checkpoint, build the learner, then check and load the checkpoint into it
     (a checkpoint that fails any check loads nothing, and the learner is closed)."""
     ckpt_dir = ckpt.latest_checkpoint(run_dir)
     arrays, state = ckpt.load_checkpoint(ckpt_dir)
-    learner = entry.make(config, config.env_id, seed_everything(config.seed))
+    with preserved_global_rng():
+        learner = entry.make(config, env if env is not None else config.env_id, seed_everything(config.seed))
     try:
         load_learner_state(entry.name, learner, arrays, state, str(ckpt_dir))
     except BaseException:
@@ -96,20 +116,29 @@ def _close(learner: Any) -> None:
 
 
 def evaluate_run(
-    run_dir: str | Path, episodes: int | None = None, seed: int | None = None, device: str | None = None
+    run_dir: str | Path,
+    episodes: int | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    env: EnvSpecLike | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the latest checkpoint with the deterministic policy; same keys as summary.json."""
+    """Evaluate the latest checkpoint with the deterministic policy; same keys as summary.json.
+    ``env`` is needed (only) for a run trained on a custom env."""
     if episodes is not None and not 1 <= episodes <= 100_000:
         raise ConfigError(f"episodes={episodes} is not allowed; it must be an integer in [1, 100000]")
     if seed is not None and not 0 <= seed <= 2**32 - 1:
         raise ConfigError(f"seed={seed} is not allowed; it must be an integer in [0, {2**32 - 1}]")
+    env = run_env(run_dir, env)
     entry, config = load_config(run_dir, device=device) if device else load_config(run_dir)
     with thread_limits(getattr(config, "torch_threads", 1)):
-        learner, config, state = _load_learner(run_dir, entry, config)
+        learner, config, state = _load_learner(run_dir, entry, config, env)
         try:
             n = episodes if episodes is not None else config.eval_episodes
             eval_seed = seed if seed is not None else config.seed + 20_000
-            returns = evaluate_learner(learner, config, config.env_id, n, eval_seed)
+            with preserved_global_rng():
+                returns = evaluate_learner(
+                    learner, config, env if env is not None else config.env_id, n, eval_seed
+                )
         finally:
             _close(learner)
     return {
@@ -122,16 +151,20 @@ def evaluate_run(
     }
 
 
-def resume(run_dir: str | Path, progress: bool | None = None, **flags: Any) -> TrainResult:
+def resume(
+    run_dir: str | Path, progress: bool | None = None, env: EnvSpecLike | None = None, **flags: Any
+) -> TrainResult:
     """Continue a run from its last checkpoint. ``flags`` may repeat recorded settings; only the
     budget (``total_timesteps``, ``generations``, ``episodes``; it may grow) and the device may
-    change, and anything else is refused by name."""
+    change, and anything else is refused by name. ``env`` is needed (only) for a run trained on a
+    custom env."""
     if not str(run_dir):
         raise ConfigError("--resume needs a run directory; got ''")
+    env = run_env(run_dir, env)
     entry, recorded = load_config(run_dir)
     changes = changed_settings(entry, recorded, {k: v for k, v in flags.items() if v is not None})
     config = dataclasses.replace(recorded, **changes) if changes else recorded
-    return train_run(entry.name, config, entry.make, run_dir=run_dir, resume=True, progress=progress)
+    return train_run(entry.name, config, entry.make, env=env, run_dir=run_dir, resume=True, progress=progress)
 
 
 class Policy:
@@ -168,7 +201,8 @@ class Policy:
         return (actions[0] if single else actions), state
 
 
-def load(run_dir: str | Path, device: str | None = None) -> Policy:
-    """The policy of a run directory's latest checkpoint (see :class:`Policy`)."""
-    learner, config, _ = load_learner(run_dir, device)
+def load(run_dir: str | Path, device: str | None = None, env: EnvSpecLike | None = None) -> Policy:
+    """The policy of a run directory's latest checkpoint (see :class:`Policy`); ``env`` is needed
+    (only) for a run trained on a custom env."""
+    learner, config, _ = load_learner(run_dir, device, env)
     return Policy(learner, config)

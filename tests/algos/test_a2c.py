@@ -90,3 +90,26 @@ def test_a2c_preset_learns_cartpole(tmp_path):
         )
         finals.append(res.summary["eval_return_mean"])
     assert sum(f >= 475 for f in finals) >= 3, finals
+
+
+@pytest.mark.parametrize("algo", ["a2c", "ppo"])
+def test_a_rollout_of_autoreset_slots_only_makes_no_update(algo):
+    # one-step episodes, one env, one-step rollouts: every second rollout is the autoreset slot
+    import gymnasium as gym
+
+    from rlcanon.registry import get_entry, make_config
+
+    extra = {"batch_size": 2, "num_envs": 2} if algo == "ppo" else {"num_envs": 1}
+    cfg = make_config(algo, "CartPole-v1", num_steps=1, total_timesteps=100, **extra)
+    agent = get_entry(algo).make(
+        cfg, lambda: gym.make("CartPole-v1", max_episode_steps=1), np.random.default_rng(0)
+    )
+    kinds = []
+    for _ in range(4):
+        before = [p.detach().clone() for p in agent.actor.parameters()]
+        m = agent.iterate()
+        moved = any(not torch.equal(a, b) for a, b in zip(before, agent.actor.parameters()))
+        kinds.append(("loss/policy" in m, moved))
+        assert all(np.isfinite(v) for v in m.values() if isinstance(v, float))
+    assert kinds == [(True, True), (False, False)] * 2
+    agent.envs.close()

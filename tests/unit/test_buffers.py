@@ -55,6 +55,24 @@ def test_n_step_targets_in_buffer():
     np.testing.assert_allclose(b["next_obs"][:, 0], [2.0, 2.0, 4.0])
 
 
+def test_episode_boundary_after_restore_stops_n_step_windows():
+    # a restore restarts the environments: the rows stored next belong to new episodes
+    buf = ReplayBuffer(10, 1, ((1,), np.float32), ((), np.int64), n_step=3, gamma=0.5)
+    buf.add(tr(0, rew=1.0))
+    buf.add(tr(1, rew=2.0))
+    buf.mark_episode_boundary()
+    buf.add(tr(10, rew=100.0))
+    buf.add(tr(11, rew=100.0))
+    b = buf.batch(np.array([0, 1]))
+    # truncated at row 1: both bootstrap from row 1's next observation, none sees reward 100
+    np.testing.assert_allclose(b["rewards"], [1 + 0.5 * 2, 2.0])
+    np.testing.assert_allclose(b["discounts"], [0.25, 0.5])
+    np.testing.assert_allclose(b["next_obs"][:, 0], [2.0, 2.0])
+    empty = ReplayBuffer(4, 2, ((1,), np.float32), ((), np.int64))
+    empty.mark_episode_boundary()
+    assert not empty.dones.any()
+
+
 def test_sumtree_prefix_search_is_exact():
     tree = SumTree(4)
     tree.update(np.arange(4), np.array([1.0, 2.0, 3.0, 4.0]))

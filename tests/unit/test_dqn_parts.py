@@ -53,8 +53,19 @@ def test_polyak_target_moves_tau_every_c_updates():
     torch.testing.assert_close(_params(agent.q_target), 0.25 * _params(agent.q) + 0.75 * old)
 
 
-def test_batched_targets_match_per_step_targets():
-    """The chunked fast path (targets from one forward pass) equals step-by-step training."""
+@pytest.fixture(params=[True, False], ids=["fused", "torch"])
+def fused_mode(request):
+    from rlcanon import fused
+
+    before = fused.fused_enabled()
+    fused.set_fused(request.param)
+    yield request.param
+    fused.set_fused(before)
+
+
+def test_batched_targets_match_per_step_targets(fused_mode):
+    """The chunked fast path (targets from one forward pass) equals step-by-step training, with the
+    fused kernels and with plain torch autograd."""
     a, b = _agent(target_update_interval=4), _agent(target_update_interval=4)
     a._collect(64)
     b._collect(64)
@@ -69,6 +80,36 @@ def test_batched_targets_match_per_step_targets():
         batch = b.buffer.batch(idx)
         b._step(*(torch.from_numpy(x) for x in (batch["obs"], batch["actions"], b._targets(batch))), None)
     torch.testing.assert_close(_params(a.q), _params(b.q), rtol=1e-5, atol=1e-6)
+
+
+def test_integer_vector_observations_are_stored_as_float32(fused_mode):
+    # FrozenLake's flattened one-hot observations are int64; the network takes float32
+    cfg = DQNConfig(
+        env_id="FrozenLake-v1",
+        wrappers=("flatten-observation",),
+        learning_starts=0,
+        batch_size=8,
+        train_freq=8,
+    )
+    agent = DQNAgent(cfg, cfg.env_id, np.random.default_rng(0))
+    assert agent.buffer.obs.dtype == np.float32
+    for _ in range(4):
+        m = agent.iterate()
+    assert np.isfinite(m["loss/td"])
+    agent.envs.close()
+
+
+def test_restore_ends_the_stored_episodes_for_n_step_targets(tmp_path):
+    from rlcanon.algos.dqn import train
+    from rlcanon.runs import load_learner
+
+    cfg = DQNConfig(n_step=3, learning_starts=50, batch_size=8, buffer_size=1000, total_timesteps=300)
+    train(cfg, run_dir=tmp_path / "run", progress=False)
+    agent, _, _ = load_learner(tmp_path / "run")
+    newest = (agent.buffer.pos - 1) % agent.buffer.rows
+    assert agent.buffer.dones[newest].all()  # the restarted envs begin new episodes
+    assert not agent.buffer.dones[: agent.buffer.pos - 1].all()
+    agent.envs.close()
 
 
 def test_epsilon_schedule_is_linear_then_flat():

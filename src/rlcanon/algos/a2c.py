@@ -154,6 +154,8 @@ class A2CAgent:
         buf["values"][:] = self.critic.infer(buf["obs"].reshape((T + 1) * N, -1)).reshape(T + 1, N)
         adv, ret = buf.advantages(cfg.gamma, cfg.gae_lambda)
         valid = np.flatnonzero(buf["valid"].reshape(-1))  # autoreset steps are no transitions
+        if len(valid) == 0:  # a short rollout of autoreset slots only: no update this time
+            return {"charts/learning_rate": self.update.lr, **episode_metrics(*step.pop_episodes())}
         adv = adv.reshape(-1)[valid]
         if cfg.norm_adv and len(adv) > 1:
             adv = (adv - adv.mean()) / (adv.std(ddof=1) + 1e-8)

@@ -138,7 +138,9 @@ class DQNAgent:
         self.update = GradientStep(
             self.q.parameters(), config.learning_rate, max_grad_norm=config.max_grad_norm
         )
-        obs_dtype = o_space.dtype or np.float32
+        # pixels keep their bytes; vector observations (including integer ones, such as a flattened
+        # one-hot) are stored as the float32 the network takes
+        obs_dtype = np.uint8 if self.q.pixels and o_space.dtype == np.uint8 else np.float32
         check_memory(
             "buffer_size", 2 * config.buffer_size * int(np.prod(shape)) * np.dtype(obs_dtype).itemsize
         )
@@ -298,6 +300,7 @@ class DQNAgent:
 
     def on_restore(self) -> None:
         self.env.restart(self.global_step)
+        self.buffer.mark_episode_boundary()  # the restarted episodes must not extend the stored ones
 
 
 def train(config: DQNConfig, env: EnvSpecLike | None = None, **kwargs: Any) -> Any:

@@ -238,9 +238,11 @@ class PPOAgent:
 
     def _update(self, clip: float) -> dict[str, float]:
         cfg = self.cfg
+        valid = np.flatnonzero(self.buffer["valid"].reshape(-1))
+        if len(valid) == 0:  # every step was an autoreset slot (short rollouts): nothing to learn from
+            return {}
         data = self._prepare()
         one_batch = round(self.buffer.size / cfg.batch_size) <= 1
-        valid = np.flatnonzero(self.buffer["valid"].reshape(-1))
         if one_batch and cfg.norm_adv and len(valid) > 1:
             # One minibatch per epoch: its advantages are the same every epoch; normalise once.
             data["adv"] = (data["adv"] - data["adv"][valid].mean()) / (data["adv"][valid].std(ddof=1) + 1e-8)
@@ -256,7 +258,7 @@ class PPOAgent:
         # approximate KL exceeds 1.5 * target_kl, before its step
         done = self.update.fit(ppo_loss, batches, stop=self._kl_too_far if cfg.target_kl else None)
         stats = done[-1].tolist() if done else [float("nan")] * 5
-        ret, val = data["ret"], data["val"]
+        ret, val = data["ret"][valid], data["val"][valid]
         var_y = float(np.var(ret))
         explained = float("nan") if var_y == 0 else 1.0 - float(np.var(ret - val)) / var_y
         pg_l, v_l, ent_l, kl, cf = stats

@@ -93,6 +93,13 @@ class ReplayBuffer:
         self.full = self.full or self.pos == 0
         return row
 
+    def mark_episode_boundary(self) -> None:
+        """End every sub-env's stored episode at its newest row (as a truncation: the target still
+        bootstraps from that row's next observation). Call it when the environments restart without
+        the buffer knowing, as after a restore, so no n-step window joins two episodes."""
+        if self.filled_rows:
+            self.data["dones"][(self.pos - 1) % self.rows] = True
+
     def sample_indices(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         """Flat indices (row * num_envs + env) of valid transitions, drawn uniformly with replacement."""
         if len(self) == 0:

@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         return _fail("out of memory; lower the buffer, batch or network sizes")
     except KeyboardInterrupt:
-        message = "rlcanon: interrupted; the last checkpoint is kept (resume with --resume RUN_DIR)"
+        message = (
+            "rlcanon: interrupted; --resume RUN_DIR continues from the last checkpoint "
+            "(a run stopped before its first checkpoint starts again)"
+        )
         print(message, file=sys.stderr)
         return 130
     except Exception as exc:

@@ -143,7 +143,7 @@ def _problem(args: argparse.Namespace, flags: dict[str, Any]) -> int:
             raise ConfigError(f"--x0-low {args.x0_low} must be below --x0-high {args.x0_high}")
         x0 = np.random.default_rng(seed).uniform(args.x0_low, args.x0_high, dim)
     else:
-        # default start away from the optimum: 1 everywhere (Rosenbrock, whose optimum is 1: 0)
+        # default start away from the optimum: 0 for Rosenbrock (optimum at 1), else 1
         x0 = np.zeros(dim) if args.problem == "rosenbrock" else np.ones(dim)
     max_evals = args.max_evals or 10_000 * dim
     check_int_flag("--max-evals", max_evals, 1, MAX_EVALS)

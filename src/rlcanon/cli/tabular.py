@@ -96,10 +96,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--wrappers {spec!r} is not allowed for tabular methods: {NOT_TABULAR_WRAPPERS[name]}"
             )
-    if args.resume is None and args.method not in METHODS:
+    if args.method not in METHODS:
         raise ConfigError(
             f"method={args.method!r} is not allowed; choose one of {list(METHODS)} or cliff-figure"
         )
-    if args.resume is None:
-        flags["method"] = args.method
+    flags["method"] = args.method  # on --resume too: a run continues with its own method only
     return run_training("tabular", args, flags)

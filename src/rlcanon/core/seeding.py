@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,18 @@ def seed_everything(seed: int) -> np.random.Generator:
     random.seed(seed)
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+@contextlib.contextmanager
+def preserved_global_rng() -> Iterator[None]:
+    """Put Python's and torch's global generators back as they were on exit, so loading or
+    evaluating a run (which seeds them) leaves the caller's random streams alone."""
+    py, th = random.getstate(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        torch.set_rng_state(th)
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:

@@ -197,6 +197,27 @@ def make_eval_env(
     return vec
 
 
+def check_evaluable(env: EnvSpecLike) -> None:
+    """Refuse, before any training, an env that :func:`make_eval_env` could not rebuild: it copies a
+    ``gym.Env`` and rebuilds a ready vector env by its registered id (a vector env cannot be copied)."""
+    if isinstance(env, gym.Env):
+        try:
+            copy.deepcopy(env).close()
+        except Exception as exc:
+            raise ConfigError(
+                f"the env {env_label(env)!r} cannot be copied for evaluation ({type(exc).__name__}: {exc}); "
+                f"pass a function that returns a new env instead"
+            ) from None
+    if not isinstance(env, gym.vector.VectorEnv):
+        return
+    label = env_label(env)
+    if label not in gym.registry:
+        raise ConfigError(
+            f"a ready vector env without a registered id ({label!r}) cannot be rebuilt for evaluation; "
+            f"pass an env id, a gym.Env, or a function that returns one"
+        )
+
+
 def env_label(env: EnvSpecLike) -> str:
     """A short name for run directories and summaries."""
     if isinstance(env, str):

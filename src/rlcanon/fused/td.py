@@ -86,7 +86,7 @@ def _applies(
     nets = q_net._mlps
     if any(m.ensemble_size for m in nets) or obs.device.type != "cpu" or actions.device.type != "cpu":
         return False
-    return cpu_float32(targets, weights, *(m.flat for m in nets))
+    return cpu_float32(obs, targets, weights, *(m.flat for m in nets))
 
 
 def _run(

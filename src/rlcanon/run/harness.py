@@ -5,6 +5,7 @@ provides a :class:`Learner`; everything around it is written here, once.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from rlcanon.core.seeding import RNG_SCHEMA, check_rng_state, restore_rng_state,
 from rlcanon.core.threads import thread_limits
 from rlcanon.core.validate import AnyJSON, Int, Map, Num, Str, check_arrays, check_json
 from rlcanon.envs.evaluate import evaluate
-from rlcanon.envs.factory import EnvSpecLike, env_label, make_eval_env
+from rlcanon.envs.factory import EnvSpecLike, check_evaluable, env_label, make_eval_env
 from rlcanon.envs.normalize import normalizers
 from rlcanon.errors import CheckpointError, TrainingError
 from rlcanon.run import checkpoint as ckpt
@@ -97,8 +98,14 @@ def train_run(
 ) -> TrainResult:
     """Train ``make(config, env, rng)`` to ``config.budget`` in a run directory (new, resumed, or
     replaced with ``overwrite``); returns the directory, the summary and the learner."""
+    if isinstance(env, str):  # an id is a setting: record it, so the run can be rebuilt from its files
+        config = dataclasses.replace(config, env_id=env) if env != config.env_id else config
+        env = None
+    if env is not None:
+        check_evaluable(env)
     env_spec: EnvSpecLike = env if env is not None else config.env_id
     label = env_label(env_spec)
+    extra: dict[str, Any] = {"env": label} if env is None else {"env": label, "custom_env": True}
     path = Path(run_dir) if run_dir is not None else default_run_dir(algo, label, config.seed)
     with thread_limits(getattr(config, "torch_threads", 1)):
         created = not path.exists()
@@ -116,7 +123,7 @@ def train_run(
             try:
                 if resume:
                     session.restore()
-                write_config(path, algo, to_dict(config), {"env": label})
+                write_config(path, algo, to_dict(config), extra)
                 session.run(progress)
                 summary = session.finish(label)
             finally:
