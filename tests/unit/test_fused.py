@@ -52,7 +52,11 @@ def test_accelerator_matches_the_definition(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_loop_takes_the_same_steps(name):
     acc, loss_fn = fused.REGISTRY[name], _definition(name)
-    args, _ = acc.examples(1)[0]
+    for args, _ in acc.examples(1):
+        _same_steps(loss_fn, args)
+
+
+def _same_steps(loss_fn, args):
     batches = [args] * 3
     twin = copy.deepcopy(args)
     fast_update = GradientStep(_params(args), lr=1e-2, max_grad_norm=0.5)

@@ -37,7 +37,6 @@ class RolloutBuffer:
             "dones": np.zeros((T, N), dtype=bool),
             "valid": np.zeros((T, N), dtype=bool),
             "values": np.zeros((T + 1, N), dtype=np.float32),
-            "logp": np.zeros((T, N), dtype=np.float32),
         }
         for name, (shape, dtype) in (extras or {}).items():
             self.data[name] = np.zeros((T, N, *shape), dtype=dtype)

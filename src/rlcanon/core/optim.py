@@ -201,6 +201,12 @@ def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> float:
         if not (g.is_cpu and g.dtype == torch.float32 and g.is_contiguous()):
             return float(torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True))
         arrays.append(g.numpy().reshape(-1))
+    return clip_arrays(arrays, max_norm)
+
+
+def clip_arrays(arrays: list[np.ndarray], max_norm: float) -> float:
+    """Scale flat float32 gradient arrays in place so their global L2 norm is at most ``max_norm``
+    (``torch.nn.utils.clip_grad_norm_``'s rule, with its 1e-6); returns the norm before scaling."""
     with np.errstate(over="ignore"):
         norm = math.sqrt(sum(float(np.dot(a, a)) for a in arrays))
     if math.isinf(norm):  # float32 sums of squares overflow first: redo them in float64

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from rlcanon.core.optim import clip_arrays
 from rlcanon.nets.kernels import usable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,16 +120,7 @@ class FitStep:
         self.max_norm = float(update.max_grad_norm)
 
     def __call__(self) -> None:
-        import math
-
-        with np.errstate(over="ignore"):
-            norm = math.sqrt(sum(float(np.dot(b, b)) for b in self.flat))
-        if math.isinf(norm):  # float32 sums of squares overflow first: redo them in float64
-            norm = math.sqrt(sum(float(np.dot(b.astype(np.float64), b)) for b in self.flat))
-        if norm > self.max_norm:
-            coef = self.max_norm / (norm + 1e-6)
-            for b in self.flat:
-                b *= coef
+        clip_arrays(self.flat, self.max_norm)
         self.update.optimizer.step()
 
 

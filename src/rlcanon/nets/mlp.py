@@ -185,14 +185,3 @@ def _members(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """The input as (E, B, in): a shared (B, in) input is broadcast to every member."""
     return h.expand(w.shape[0], *h.shape) if h.dim() == 2 else h
 
-
-def mlp(
-    in_dim: int,
-    hidden: Sequence[int],
-    out_dim: int,
-    activation: str = "relu",
-    out_gain: float | None = None,
-    orthogonal: bool = False,
-) -> MLP:
-    """Shorthand for :class:`MLP` (positional arguments in the common order)."""
-    return MLP(in_dim, hidden, out_dim, activation, out_gain=out_gain, orthogonal=orthogonal)
