@@ -144,14 +144,10 @@ class A2CAgent:
         cfg, buf, step = self.cfg, self.buffer, self.env.stepper
         if cfg.anneal_lr:
             self.update.lr = cfg.learning_rate * max(1.0 - self.global_step / cfg.total_timesteps, 0.0)
-        for t in range(cfg.num_steps):
-            obs = step.obs.reshape(step.num_envs, -1)
-            actions = self.actor.act(obs, self.rng)
-            buf.add(t, obs, actions, step.step(self.actor.head.to_env(actions)))
-        buf["obs"][-1] = step.obs.reshape(step.num_envs, -1)
+        rng = self.rng
+        buf.collect(step, lambda obs: self.actor.act(obs, rng), self.actor.head.to_env)
         self.global_step += cfg.num_envs * cfg.num_steps
-        T, N = cfg.num_steps, cfg.num_envs
-        buf["values"][:] = self.critic.infer(buf["obs"].reshape((T + 1) * N, -1)).reshape(T + 1, N)
+        buf.fill_values(self.critic.infer)
         adv, ret = buf.advantages(cfg.gamma, cfg.gae_lambda)
         valid = np.flatnonzero(buf["valid"].reshape(-1))  # autoreset steps are no transitions
         if len(valid) == 0:  # a short rollout of autoreset slots only: no update this time

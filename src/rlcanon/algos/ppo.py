@@ -194,12 +194,8 @@ class PPOAgent:
         return self.actor.head.to_env(actions), state
 
     def _collect(self) -> None:
-        head, step, buf = self.actor.head, self.env.stepper, self.buffer
-        for t in range(self.cfg.num_steps):
-            obs = step.obs.reshape(step.num_envs, -1)
-            actions = self.actor.act(obs, self.rng)
-            buf.add(t, obs, actions, step.step(head.to_env(actions)))
-        buf["obs"][-1] = step.obs.reshape(step.num_envs, -1)
+        rng = self.rng
+        self.buffer.collect(self.env.stepper, lambda obs: self.actor.act(obs, rng), self.actor.head.to_env)
 
     # ---- learning ----
     def iterate(self) -> dict[str, float]:
@@ -217,8 +213,7 @@ class PPOAgent:
     def _prepare(self) -> dict[str, np.ndarray]:
         """Values, old log-probs, advantages and returns of the rollout, as flat arrays."""
         cfg, buf = self.cfg, self.buffer
-        T, N = cfg.num_steps, cfg.num_envs
-        buf["values"][:] = self.critic.infer(buf["obs"].reshape((T + 1) * N, -1)).reshape(T + 1, N)
+        buf.fill_values(self.critic.infer)
         adv, ret = buf.advantages(cfg.gamma, cfg.gae_lambda)
         obs, acts = buf.flat("obs"), buf.flat("actions")
         with torch.inference_mode():

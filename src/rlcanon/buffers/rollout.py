@@ -7,7 +7,7 @@ state after the last step, which bootstraps the last advantages). Autoreset step
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,24 @@ class RolloutBuffer:
         """A field's first T rows as one [T * N, ...] batch (a view)."""
         arr = self.data[name][: self.num_steps]
         return arr.reshape(self.size, *arr.shape[2:])
+
+    def collect(
+        self, stepper: Any, act: Callable[[np.ndarray], np.ndarray], to_env: Callable[[Any], Any]
+    ) -> None:
+        """Fill the buffer with ``num_steps`` vector steps of ``stepper`` (a VecStepper): the flat
+        observations, ``act(obs)`` as stored, and ``to_env`` of it sent to the envs; the last row
+        of ``obs`` is the observation to bootstrap from."""
+        n = stepper.num_envs
+        for t in range(self.num_steps):
+            obs = stepper.obs.reshape(n, -1)
+            actions = act(obs)
+            self.add(t, obs, actions, stepper.step(to_env(actions)))
+        self.data["obs"][-1] = stepper.obs.reshape(n, -1)
+
+    def fill_values(self, value_fn: Callable[[np.ndarray], np.ndarray]) -> None:
+        """``values`` (T + 1 rows) from a batch value function of flat observations."""
+        T, N = self.num_steps, self.num_envs
+        self.data["values"][:] = value_fn(self.data["obs"].reshape((T + 1) * N, -1)).reshape(T + 1, N)
 
     def advantages(self, gamma: float, gae_lambda: float) -> tuple[np.ndarray, np.ndarray]:
         """GAE advantages and returns [T, N] from the stored rewards and ``values`` (T + 1 rows).

@@ -184,4 +184,3 @@ class MLP(nn.Module):
 def _members(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """The input as (E, B, in): a shared (B, in) input is broadcast to every member."""
     return h.expand(w.shape[0], *h.shape) if h.dim() == 2 else h
-
