@@ -81,6 +81,14 @@ def test_help_explains_every_flag():
     assert "--target-update-interval" in out
 
 
+@pytest.mark.parametrize("command", [("train", "ppo"), ("es", "cem"), ("tabular", "sarsa")])
+def test_help_shows_every_default_as_a_value(command):
+    # fields with a default_factory (env_kwargs, wrappers) once printed a dataclasses sentinel
+    out = cli(*command, "--help", check=True).stdout
+    assert "MISSING" not in out and " object at 0x" not in out
+    assert "NAME=VALUE ...). (default: none)" in " ".join(out.split())
+
+
 def test_unknown_algorithm():
     assert_clean_error(cli("train", "nope"), "invalid choice", "ppo")
 
@@ -195,6 +203,7 @@ def test_bandit_compare_writes_png(tmp_path):
     [
         (["bandit", "ucb1", "--means", "0.1,1.5"], "must lie in [0, 1]"),
         (["bandit", "ucb1", "--arms", "1"], "K >= 2"),
+        (["bandit", "ucb1", "--means", "0.1,,0.5"], "empty entry"),
         (["bandit", "ucb1", "--horizon", "0"], "horizon"),
         (["bandit", "nope"], "unknown bandit solver"),
         (["tabular", "nope"], "method='nope'"),
@@ -286,6 +295,7 @@ def test_es_policy_search_writes_run_dir_and_resumes(tmp_path):
         (["es", "cma-es", "--problem", "sphere", "--sigma0", "0"], "sigma0"),
         (["es", "cma-es", "--problem", "sphere", "--option", "eigen_gap_factor=-1"], "eigen_gap_factor=-1"),
         (["es", "nope", "--problem", "sphere"], "unknown strategy"),
+        (["es", "cem", "--problem", "sphere", "--option", "nope=1"], "its options are ['popsize'"),
         (["es", "cma-es", "--problem", "spear"], "unknown problem"),
     ],
 )

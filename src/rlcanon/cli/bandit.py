@@ -55,7 +55,9 @@ def add_parser(sub: Any) -> None:
 
 def _floats(text: str) -> tuple[float, ...]:
     """Comma-separated finite numbers (NaN and infinity are refused here, with the flag's name)."""
-    items = [x for x in text.split(",") if x.strip()]
+    items = text.split(",")
+    if any(not x.strip() for x in items):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty entry; give numbers separated by commas")
     try:
         return tuple(float_flag(x) for x in items)
     except argparse.ArgumentTypeError:

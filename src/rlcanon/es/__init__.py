@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from rlcanon.errors import ConfigError
@@ -32,6 +33,11 @@ def make(name: str, x0: Any, sigma0: float, seed: int = 0, **options: Any) -> An
     """A strategy with ``ask()`` and ``tell(population, fitness)``; fitness is maximised."""
     if name not in STRATEGIES:
         raise ConfigError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}")
+    params = inspect.signature(STRATEGIES[name][0]).parameters
+    accepted = [p for p in params if p not in ("x0", "sigma0", "seed")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"strategy {name!r} has no option {unknown[0]!r}; its options are {accepted}")
     try:
         return STRATEGIES[name][0](x0, sigma0, seed=seed, **options)
     except TypeError as exc:
