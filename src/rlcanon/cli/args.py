@@ -45,7 +45,9 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str
             continue
         flag = "--" + field.name.replace("_", "-")
         tp, _ = unwrap_optional(hints[field.name])
-        default = field.default_factory() if field.default is dataclasses.MISSING else field.default  # type: ignore[misc]
+        default = field.default
+        if default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
         help_text = f"{docs.get(field.name, '')} (default: {_show(default)})"
         kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": help_text}
         if tp is bool:
