@@ -6,10 +6,15 @@ from rlcanon.registry import ALGOS, make_config
 
 
 @pytest.mark.learning
-def test_ppo_preset_solves_cartpole(run_dir):
-    config = make_config("ppo", "CartPole-v1", seed=1, eval_episodes=20)
-    result = ALGOS["ppo"].train(config, run_dir=run_dir, progress=False)
-    assert result.summary["eval_return_mean"] >= 475, result.summary
+def test_ppo_preset_solves_cartpole_on_most_seeds(tmp_path):
+    """>= 475 on at least 4 of 5 seeds: the preset ended >= 475 (20 deterministic episodes) on 29
+    of seeds 1-30, the other at 472.4, while a broken agent (final returns of 10-200) fails it."""
+    finals = []
+    for seed in range(1, 6):
+        config = make_config("ppo", "CartPole-v1", seed=seed, eval_episodes=20)
+        result = ALGOS["ppo"].train(config, run_dir=tmp_path / f"s{seed}", progress=False)
+        finals.append(result.summary["eval_return_mean"])
+    assert sum(f >= 475 for f in finals) >= 4, finals
 
 
 @pytest.mark.learning

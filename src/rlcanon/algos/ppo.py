@@ -243,10 +243,13 @@ class PPOAgent:
             data["adv"] = (data["adv"] - data["adv"][valid].mean()) / (data["adv"][valid].std(ddof=1) + 1e-8)
         coefs = (clip, cfg.value_clip, cfg.vf_coef, cfg.ent_coef)
         batches = []  # every epoch's minibatches, in order: one fit call runs the whole update
-        for _ in range(cfg.update_epochs):
+        if one_batch:  # every epoch's one minibatch is all valid steps; a mean loss ignores their order
+            whole = {k: self._tensor(v[valid]) for k, v in data.items()}
+            batches = [(self.actor, self.critic, whole, *coefs)] * cfg.update_epochs
+        for _ in range(0 if one_batch else cfg.update_epochs):
             for mb in self.buffer.minibatches(self.rng, cfg.batch_size):
                 batch = {k: self._tensor(v[mb]) for k, v in data.items()}
-                if cfg.norm_adv and not one_batch and len(mb) > 1:
+                if cfg.norm_adv and len(mb) > 1:
                     batch["adv"] = normalize(batch["adv"])
                 batches.append((self.actor, self.critic, batch, *coefs))
         # the target-KL early stop (Huang et al. 2022) ends the update at the first minibatch whose
