@@ -1,10 +1,10 @@
-"""rlcanon vs Stable-Baselines3 on CartPole-v1: PPO (100k steps) and DQN (50k steps).
+"""rlcanon vs Stable-Baselines3 on CartPole-v1: PPO (100k steps), DQN (50k steps) and A2C (100k).
 
 Both libraries get the RL Zoo hyperparameters, the same seeds, the same evaluation protocol
 (10 deterministic episodes every --eval-every env steps, clock paused while evaluating) and the
 same thread pinning. SB3 is also run once at its default thread settings, in a child process.
 
-    python benchmarks/bench_sb3.py [--seeds 1 2 3] [--algos ppo dqn] [--threads 1]
+    python benchmarks/bench_sb3.py [--seeds 1 2 3] [--algos ppo dqn a2c] [--threads 1]
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ ZOO_DQN = dict(
     exploration_fraction=0.16,
     exploration_final_eps=0.04,
 )
-BUDGET = {"ppo": 100_000, "dqn": 50_000}
+ZOO_A2C = dict(n_envs=8, ent_coef=0.0)  # the Zoo's CartPole-v1 A2C; SB3's defaults otherwise
+BUDGET = {"ppo": 100_000, "dqn": 50_000, "a2c": 100_000}
 
 
 def run_rlcanon(algo: str, seed: int, eval_every: int, workdir: Path) -> dict:
@@ -65,7 +66,7 @@ def run_rlcanon(algo: str, seed: int, eval_every: int, workdir: Path) -> dict:
 
 def run_sb3(algo: str, seed: int, eval_every: int) -> dict:
     import gymnasium as gym
-    from stable_baselines3 import DQN, PPO
+    from stable_baselines3 import A2C, DQN, PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -102,6 +103,10 @@ def run_sb3(algo: str, seed: int, eval_every: int) -> dict:
             device="cpu",
             **kw,
         )
+    elif algo == "a2c":
+        kw = dict(ZOO_A2C)
+        env = make_vec_env("CartPole-v1", n_envs=kw.pop("n_envs"), seed=seed)
+        model = A2C("MlpPolicy", env, seed=seed, device="cpu", **kw)
     else:
         env = gym.make("CartPole-v1")
         model = DQN(
@@ -144,6 +149,9 @@ def floors(algo: str) -> float:
     if algo == "ppo":
         nets = [MLP(4, (64, 64), 2, "tanh"), MLP(4, (64, 64), 1, "tanh")]
         batch, grad_steps, act_calls, act_batch = 256, (100_000 // 256) * 20, 100_000 // 8, 8
+    elif algo == "a2c":  # one step on each 8 x 5 rollout
+        nets = [MLP(4, (64, 64), 2, "tanh"), MLP(4, (64, 64), 1, "tanh")]
+        batch, grad_steps, act_calls, act_batch = 40, 100_000 // 40, 100_000 // 8, 8
     else:
         nets = [MLP(4, (256, 256), 2, "relu")]
         batch, grad_steps, act_calls, act_batch = 64, (50_000 - 1000) // 256 * 128, 50_000, 1
