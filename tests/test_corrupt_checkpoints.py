@@ -48,15 +48,20 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "dqn-per": ("dqn", {"prioritized": True}),
     "ppo": ("ppo", {}),
     "ppo-norm": ("ppo", {"normalize_obs": True, "normalize_reward": True}),
+    "a2c": ("a2c", {}),
     "es-policy": ("es-policy", {}),
     "tabular": ("tabular", {}),
 }
 RESUME_CMD = {
     "dqn": ["train", "dqn"],
     "ppo": ["train", "ppo"],
+    "a2c": ["train", "a2c"],
     "es-policy": ["es", "openai-es"],
     "tabular": ["tabular", "q-learning"],
 }
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+"""A NumPy overflow warning would reach the user's stderr as extra lines: here it fails the case."""
+
 REFUSE, ACCEPT, EITHER = "refuse", "accept", "either"
 """refuse: exit 2. accept: exit 0 (the mutation is genuinely harmless). either: a finite value in
 the range of what it stands for that no check can call wrong (a huge weight, a legal sentinel):
@@ -90,6 +95,7 @@ def _layout(family: str) -> dict[str, tuple[str, tuple[int, ...]]]:
 
 NON_NEGATIVE = (
     "/exp_avg_sq",
+    "/square_avg",
     "/step",
     "/var",
     "/count",
@@ -110,6 +116,7 @@ NON_NEGATIVE = (
 """Keys whose every value must be >= 0."""
 BOUNDED_ABOVE = (
     "/step",
+    ".flat",  # network weights: |w| <= 1e8
     "/count",
     "tables/counts",
     "tables/n",
@@ -261,7 +268,7 @@ def array_mutations(family: str) -> list[Mutation]:
     if optim:
         # a checkpoint written before the first update holds no optimizer state: that is legal
         add("missing:all-optimizer-state", lambda a: [a.pop(k) for k in optim], EITHER)
-        moment = next(k for k in optim if k.endswith("/exp_avg"))
+        moment = next(k for k in optim if k.endswith(("/exp_avg", "/square_avg")))
         add(f"{moment}:wrong-shape-moment", _replace(moment, lambda a: a[: len(a) // 2]), REFUSE, moment)
         add(f"{moment}:scalar-moment", _replace(moment, lambda a: np.array(1.0, np.float32)), REFUSE, moment)
         add(
@@ -405,10 +412,11 @@ def _literal(field: str, literal: str) -> Callable[[str], str]:
 COUNTERS = {
     "dqn": ("global_step", "updates"),
     "ppo": ("global_step",),
+    "a2c": ("global_step",),
     "es-policy": ("global_step",),
     "tabular": ("global_step", "episode"),
 }
-PROGRESS = {"dqn": "global_step", "ppo": "global_step", "tabular": "episode"}
+PROGRESS = {"dqn": "global_step", "ppo": "global_step", "a2c": "global_step", "tabular": "episode"}
 """The counter that is the budget's progress (ES: the strategy's generation)."""
 
 

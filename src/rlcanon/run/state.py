@@ -98,11 +98,23 @@ def part_arrays(parts: Parts) -> dict[str, Any]:
     return arrays
 
 
+MAX_WEIGHT = 1e8
+"""The largest magnitude a stored network weight may have. Trained RL networks hold weights of
+order 1 to 1e3; a value beyond this is a corrupt file, and loading it would make the network's
+outputs overflow to infinity and act at random."""
+
+
+def _module_spec(value: torch.Tensor) -> ArraySpec:
+    if value.is_floating_point():
+        return ArraySpec.like(value, low=-MAX_WEIGHT, high=MAX_WEIGHT)
+    return ArraySpec.like(value)
+
+
 def part_specs(parts: Parts) -> dict[str, ArraySpec]:
     """The name, shape, dtype and range of every array a checkpoint of these parts must hold."""
     specs: dict[str, ArraySpec] = {}
     for m, mod in parts.modules.items():
-        specs.update({f"module/{m}/{k}": ArraySpec.like(v) for k, v in mod.state_dict().items()})
+        specs.update({f"module/{m}/{k}": _module_spec(v) for k, v in mod.state_dict().items()})
     names = parts.param_names()
     for o, opt in parts.optimizers.items():
         for pname, p in _opt_params(opt, names, o):
