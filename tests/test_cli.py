@@ -317,7 +317,7 @@ def test_strategy_and_solver_options_from_the_command_line():
         check=True,
     ).stdout
     assert json.loads(out.strip().splitlines()[-1])["reached_target"]
-    assert_clean_error(cli("es", "cma-es", "--problem", "sphere", "--option", "nope=1"), "bad option")
+    assert_clean_error(cli("es", "cma-es", "--problem", "sphere", "--option", "nope=1"), "has no option")
     out = cli(
         "bandit",
         "epsilon-greedy",
