@@ -333,3 +333,25 @@ def test_strategy_and_solver_options_from_the_command_line():
         check=True,
     ).stdout
     assert "regret_mean" in json.loads(out.strip().splitlines()[-1])
+
+
+def test_resume_names_the_changed_flag_before_checking_the_merged_config(trained, tmp_path):
+    # the run has 2 envs x 128 steps and batch 64; 1 env would also make the batch too large for
+    # the rollout, but the refusal must name the flag that changed
+    run, _ = trained
+    assert_clean_error(
+        cli("train", "ppo", "--resume", str(run), "--num-envs", "1"),
+        "whose num_envs is 2, not 1",
+        "only --total-timesteps and --device may change",
+    )
+
+
+def test_device_is_refused_for_runs_without_one(tmp_path):
+    run = tmp_path / "tab"
+    cli("tabular", "q-learning", "--episodes", "5", "--run-dir", str(run), check=True)
+    refusal = cli("eval", str(run), "--device", "cpu")
+    assert_clean_error(refusal, "--device does not apply", "no device setting")
+    assert_clean_error(
+        cli("tabular", "q-learning", "--resume", str(run), "--alpha", "0.3"),
+        "only --episodes may change",
+    )

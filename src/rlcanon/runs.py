@@ -4,6 +4,7 @@ knows an algorithm by name."""
 
 from __future__ import annotations
 
+import copy as copy_module
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,13 @@ def load_config(run_dir: str | Path, **overrides: Any) -> tuple[Entry, Any]:
     except (TypeError, ConfigError) as exc:
         raise CheckpointError(f"{run_dir}/config.json does not match this rlcanon ({exc})") from None
     changes = {k: v for k, v in overrides.items() if v is not None}
+    fields = {f.name for f in dataclasses.fields(config)}
+    for name in changes:
+        if name not in fields:
+            raise ConfigError(
+                f"--{name.replace('_', '-')} does not apply to {run_dir}: {record['algo']} runs have no "
+                f"{name} setting"
+            )
     return entry, dataclasses.replace(config, **changes) if changes else config
 
 
@@ -48,7 +56,10 @@ def changed_settings(entry: Entry, recorded: Any, flags: dict[str, Any]) -> dict
     refused by name."""
     budget = recorded.BUDGET
     old = to_dict(recorded)
-    new = to_dict(dataclasses.replace(recorded, **flags)) if flags else old
+    # compared one by one, before any merged config is built: a changed flag is named even when
+    # the merged settings would fail a check of their own (a batch larger than the new rollout)
+    new = {name: to_dict(_one_field(recorded, name, value))[name] for name, value in flags.items()}
+    mutable = [m for m in MUTABLE if m in old]
     changes = {}
     for name in flags:
         if new[name] == old[name]:
@@ -60,13 +71,20 @@ def changed_settings(entry: Entry, recorded: Any, flags: dict[str, Any]) -> dict
                     f"--{flag} {flags[name]} is below the run's {was}; a resumed run's budget may only grow"
                 )
         elif name not in MUTABLE:
-            flag = budget.replace("_", "-")
+            may = " and ".join(f"--{n.replace('_', '-')}" for n in (budget, *mutable))
             raise ConfigError(
                 f"--resume continues the recorded run, whose {name} is {old[name]!r}, not {new[name]!r}; "
-                f"only --{flag} and --device may change (start a new run for other settings)"
+                f"only {may} may change (start a new run for other settings)"
             )
         changes[name] = flags[name]
     return changes
+
+
+def _one_field(config: Any, name: str, value: Any) -> Any:
+    """``config`` with one field replaced and no checks run (only to compare a flag's value)."""
+    copy = copy_module.copy(config)
+    object.__setattr__(copy, name, value)
+    return copy
 
 
 def run_env(run_dir: str | Path, env: EnvSpecLike | None) -> EnvSpecLike | None:

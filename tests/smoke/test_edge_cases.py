@@ -79,3 +79,45 @@ def test_dqn_refuses_continuous_actions():
     cfg = DQNConfig(env_id="Pendulum-v1")
     with pytest.raises(ConfigError, match="discrete action space"):
         DQNAgent(cfg, cfg.env_id, np.random.default_rng(0))
+
+
+class ScaledReward(gym.RewardWrapper):
+    def __init__(self, env, value):
+        super().__init__(env)
+        self.value = value
+
+    def reward(self, reward):
+        return self.value
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e308])
+@pytest.mark.parametrize(("algo", "env_id"), [("tabular", "FrozenLake-v1"), ("es-policy", "CartPole-v1")])
+def test_es_and_tabular_stop_on_non_finite_rewards_and_returns(algo, env_id, value, run_dir):
+    """The guard of every family: a NaN or infinite reward, or finite rewards whose return (or Q
+    table) overflows, stops the run with the checkpoint message, not a NumPy or JSON error."""
+    from rlcanon.registry import ENTRIES, make_config
+
+    kind = "Nan" if value != value else "Inf" if value == float("inf") else "Huge"
+    test_id = f"rlcanonTest/{env_id.split('-')[0]}{kind}-v0"
+    if test_id not in gym.registry:
+        gym.register(test_id, entry_point=lambda: ScaledReward(gym.make(env_id), value))
+    entry = ENTRIES[algo]
+    cfg = make_config(algo, test_id, **entry.smoke)
+    with pytest.raises(TrainingError, match=r"non-finite.*training stopped\. No checkpoint was written yet"):
+        entry.train(cfg, run_dir=run_dir, progress=False)
+
+
+class NaNReset(gym.ObservationWrapper):
+    def observation(self, obs):
+        return np.full_like(obs, np.nan)
+
+
+def test_a_non_finite_first_observation_is_refused_in_one_line(run_dir):
+    from rlcanon.algos.a2c import A2CConfig
+    from rlcanon.errors import NonFiniteError
+    from rlcanon.registry import ENTRIES
+
+    cfg = A2CConfig(total_timesteps=40, num_envs=1)
+    with pytest.raises(NonFiniteError, match="non-finite observation after 0 steps"):
+        env = lambda: NaNReset(gym.make("CartPole-v1"))  # noqa: E731
+        ENTRIES["a2c"].train(cfg, env=env, run_dir=run_dir, progress=False)

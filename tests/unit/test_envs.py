@@ -1,5 +1,7 @@
 """The single-env vector env behaves exactly like Gymnasium's SyncVectorEnv of one env."""
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -69,8 +71,18 @@ def test_unknown_wrapper_and_bad_arguments_are_refused_by_name():
         parse_wrapper("nope")
     with pytest.raises(ConfigError, match="takes"):
         parse_wrapper("time-limit:steps=3")
-    with pytest.raises(ConfigError, match="must be >= 1"):
+    with pytest.raises(ConfigError, match=r"max_episode_steps=0 is not allowed; it must lie in \[1, "):
         parse_wrapper("time-limit:max_episode_steps=0")
+    # out-of-range values that would crash the wrapper or overflow rewards and observations
+    for spec, key in (
+        ("observation-noise:std=-1", "std=-1.0"),
+        ("observation-noise:std=1e300", "std=1e+300"),
+        ("reward-scale:scale=1e308", "scale=1e+308"),
+        ("action-repeat:repeat=5000", "repeat=5000"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(f"{key} is not allowed")):
+            parse_wrapper(spec)
+    assert parse_wrapper("reward-scale:scale=-0.5") == ("reward-scale", {"scale": -0.5})
 
 
 def test_a_vector_env_with_another_autoreset_mode_is_refused():

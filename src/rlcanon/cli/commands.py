@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"--env-id may change them (presets: {', '.join(entry.presets.envs()) or 'none'}).",
         )
         add_config_flags(p, entry.config)
-        add_run_flags(p)
+        add_run_flags(p, device=any(f.name == "device" for f in dataclasses.fields(entry.config)))
         p.set_defaults(handler=_train, entry_name=name)
 
     ev = sub.add_parser("eval", help="evaluate a run's last checkpoint; prints JSON")
@@ -75,14 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_run_flags(p: argparse.ArgumentParser) -> None:
-    """The flags every training command has besides its config's."""
+def add_run_flags(p: argparse.ArgumentParser, device: bool = False) -> None:
+    """The flags every training command has besides its config's (``device``: the config has a
+    device setting, which a resume may change)."""
     p.add_argument("--run-dir", help="where to write the run (default: runs/<algo>-<env>-s<seed>-<time>)")
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",
         help="continue RUN_DIR from its last checkpoint; repeated flags must equal the recorded ones, "
-        "except the budget (it may grow) and --device",
+        f"except the budget (it may grow){' and --device' if device else ''}",
     )
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --run-dir")
     p.add_argument(

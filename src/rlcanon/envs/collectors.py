@@ -51,6 +51,7 @@ class VecStepper:
         self.ep_length = np.zeros(self.num_envs, dtype=np.int64)
         self.finished_returns: list[float] = []
         self.finished_lengths: list[int] = []
+        self.steps = 0
         obs, self.infos = self.env.reset(seed=seed)
         self.obs = np.asarray(obs)
         self._check_obs(self.obs)
@@ -59,7 +60,6 @@ class VecStepper:
         space = env.single_action_space
         self._no_action = np.zeros((self.num_envs, *(space.shape or ())), dtype=space.dtype or np.float32)
         self._last: tuple[np.ndarray, np.ndarray] | None = None
-        self.steps = 0
 
     def _check_obs(self, obs: np.ndarray) -> None:
         # one sum is cheaper than an elementwise test; only a non-finite sum needs the exact check

@@ -76,6 +76,17 @@ WRAPPERS: dict[str, tuple[Callable[..., gym.Env], dict[str, type], str]] = {
 }
 
 
+LIMITS: dict[str, tuple[float, float]] = {
+    "max_episode_steps": (1, 10**9),
+    "repeat": (1, 1000),
+    "std": (0.0, 1e6),
+    "scale": (-1e6, 1e6),
+    "min_action": (-1e6, 1e6),
+    "max_action": (-1e6, 1e6),
+}
+"""The allowed range of every wrapper argument (beyond these, rewards and observations overflow)."""
+
+
 def parse_wrapper(spec: str) -> tuple[str, dict[str, Any]]:
     """``'name:key=value,...'`` -> (name, kwargs), checked against :data:`WRAPPERS`."""
     name, _, args = spec.partition(":")
@@ -97,8 +108,11 @@ def parse_wrapper(spec: str) -> tuple[str, dict[str, Any]]:
             ) from None
         if isinstance(value, float) and not np.isfinite(value):
             raise ConfigError(f"wrapper {name!r}: {key}={raw!r} must be finite")
-        if key in ("max_episode_steps", "repeat") and value < 1:
-            raise ConfigError(f"wrapper {name!r}: {key}={value} must be >= 1")
+        low, high = LIMITS[key]
+        if not low <= value <= high:
+            raise ConfigError(
+                f"wrapper {name!r}: {key}={value} is not allowed; it must lie in [{low:g}, {high:g}]"
+            )
         kwargs[key] = value
     return name, kwargs
 

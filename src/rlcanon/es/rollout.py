@@ -8,11 +8,14 @@ index), so a candidate's return does not depend on which worker evaluated it.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from rlcanon.errors import NonFiniteError
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,10 @@ def evaluate(
             total += float(r)
             steps += 1
             done = term or trunc
+            if not math.isfinite(total):  # a non-finite reward, or rewards whose sum overflows
+                raise NonFiniteError(f"the environment returned a non-finite reward ({r}) or return")
+        if not math.isfinite(stats[1].sum()):  # a NaN or infinite observation, checked per episode
+            raise NonFiniteError("the environment returned a non-finite (or overflowing) observation")
     return total / len(seeds), steps, stats
 
 

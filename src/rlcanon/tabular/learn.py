@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,7 +12,7 @@ import numpy as np
 from rlcanon.core.config import check_choice, check_int, check_range
 from rlcanon.core.validate import MAX_INT, ArraySpec
 from rlcanon.envs.factory import make_vec_env
-from rlcanon.errors import ConfigError
+from rlcanon.errors import ConfigError, NonFiniteError
 from rlcanon.run.config import MAX_BUDGET, BaseConfig
 from rlcanon.run.state import Parts
 from rlcanon.tabular.dp import policy_iteration, value_iteration
@@ -121,6 +122,8 @@ def run_episode(
         done = terminated or truncated
         total += r
         steps += 1
+        if not math.isfinite(total):  # a non-finite reward, or rewards whose sum overflows
+            raise NonFiniteError(f"the environment returned a non-finite reward ({r}) or return")
         if cfg.bonus_beta:
             counts[s, a] += 1
             r = r + cfg.bonus_beta / np.sqrt(counts[s, a])
@@ -128,6 +131,8 @@ def run_episode(
         learner.observe(s, a, r, s2, a2, terminated, done)
         s, a = s2, a2
     learner.end_episode()
+    if not np.isfinite(learner.q).all():
+        raise NonFiniteError("the Q table overflowed to a non-finite value; scale the rewards down")
     return total, steps
 
 
