@@ -121,3 +121,11 @@ def test_a_non_finite_first_observation_is_refused_in_one_line(run_dir):
     with pytest.raises(NonFiniteError, match="non-finite observation after 0 steps"):
         env = lambda: NaNReset(gym.make("CartPole-v1"))  # noqa: E731
         ENTRIES["a2c"].train(cfg, env=env, run_dir=run_dir, progress=False)
+
+
+def test_image_observations_other_than_84x84_frames_are_refused_by_shape():
+    from rlcanon.nets.critics import DiscreteQ
+
+    with pytest.raises(ConfigError, match=r"\(C, 84, 84\).*got shape \(96, 96, 3\)"):
+        DiscreteQ((96, 96, 3), 5, (64,))
+    assert DiscreteQ((4, 84, 84), 5, (64,)).pixels

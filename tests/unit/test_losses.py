@@ -1,5 +1,6 @@
 """Huber / clipped-TD gradient, Polyak update and the PPO clip against hand computation."""
 
+import pytest
 import torch
 
 from rlcanon.algos.ppo import clipped_surrogate, value_loss
@@ -41,10 +42,30 @@ def test_value_clipping_takes_pessimistic_error():
     assert value_loss(v, old, ret, 0.5).item() == 6.25
 
 
-def test_polyak_update():
+@pytest.mark.parametrize("fused_calls", [True, False])
+def test_polyak_update(fused_calls, monkeypatch):
+    if not fused_calls:  # a torch without the private _foreach calls takes the public loop
+        monkeypatch.delattr(torch, "_foreach_copy_")
+        monkeypatch.delattr(torch, "_foreach_lerp_")
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     before = a.weight.detach().clone()
     polyak_update(a, b, 0.25)
     torch.testing.assert_close(a.weight, 0.75 * before + 0.25 * b.weight)
     polyak_update(a, b, 1.0)
     torch.testing.assert_close(a.weight, b.weight)
+    torch.testing.assert_close(a.bias, b.bias)
+
+
+def test_compile_check_without_torch_compiler(monkeypatch):
+    """torch before 2.3 has no torch.compiler.is_compiling: the kernels' check falls back to
+    torch._dynamo's, and to False where neither exists."""
+    from types import SimpleNamespace
+
+    from rlcanon.nets import kernels
+
+    assert kernels._is_compiling() is False  # this torch, not compiling
+    old = SimpleNamespace(compiler=SimpleNamespace(), _dynamo=SimpleNamespace(is_compiling=lambda: True))
+    monkeypatch.setattr(kernels, "torch", old)
+    assert kernels._is_compiling() is True
+    monkeypatch.setattr(kernels, "torch", SimpleNamespace())
+    assert kernels._is_compiling() is False

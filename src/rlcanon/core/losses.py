@@ -25,7 +25,13 @@ def polyak_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) 
     with torch.no_grad():
         t_params: list[torch.Tensor] = list(target.parameters())
         o_params: list[torch.Tensor] = list(online.parameters())
-        if tau >= 1.0:
-            torch._foreach_copy_(t_params, o_params)
+        # the private fused calls where this torch has them (every 2.x from 2.2 on, as far as we
+        # know); a loop over the public ops otherwise
+        copy_all, lerp_all = getattr(torch, "_foreach_copy_", None), getattr(torch, "_foreach_lerp_", None)
+        if tau >= 1.0 and copy_all is not None:
+            copy_all(t_params, o_params)
+        elif tau < 1.0 and lerp_all is not None:
+            lerp_all(t_params, o_params, tau)
         else:
-            torch._foreach_lerp_(t_params, o_params, tau)
+            for t, o in zip(t_params, o_params, strict=True):
+                t.copy_(o) if tau >= 1.0 else t.lerp_(o, tau)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlcanon.errors import ConfigError
 from rlcanon.nets.cnn import NatureCNN
 from rlcanon.nets.mlp import MLP
 
@@ -58,6 +59,12 @@ class DiscreteQ(nn.Module):
         self.dueling = dueling
         self.pixels = is_pixels(obs_shape)
         if self.pixels:
+            if tuple(obs_shape[1:]) != (84, 84):
+                raise ConfigError(
+                    f"image observations must be channels-first 84x84 frames (C, 84, 84), as the Atari "
+                    f"preprocessing gives; got shape {tuple(obs_shape)} (resize them and put channels first, "
+                    f"or flatten them with the 'flatten-observation' wrapper)"
+                )
             self.encoder: nn.Module = NatureCNN(obs_shape[0])
             feat, hidden = 512, []
         else:

@@ -69,7 +69,15 @@ def usable(x: torch.Tensor, flat: torch.Tensor) -> bool:
     probe = _transform_probe()
     if probe is None or probe():
         return False
-    return not (torch.jit.is_tracing() or torch.compiler.is_compiling())
+    return not (torch.jit.is_tracing() or _is_compiling())
+
+
+def _is_compiling() -> bool:
+    """``torch.compiler.is_compiling`` (torch >= 2.3), or its older home in ``torch._dynamo``."""
+    check: Callable[[], bool] | None = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    if check is None:
+        check = getattr(getattr(torch, "_dynamo", None), "is_compiling", lambda: False)
+    return bool(check()) if check is not None else False
 
 
 # ---- kernels on NumPy arrays ----------------------------------------------------------------
