@@ -117,6 +117,11 @@ DQN_BASE = [
     "--env-id", "CartPole-v1", "--total-timesteps", "64", "--learning-starts", "16", "--batch-size", "8",
     "--buffer-size", "64", "--train-freq", "16", "--eval-episodes", "2", "--no-progress",
 ]
+A2C_BASE = [
+    "--env-id", "CartPole-v1", "--total-timesteps", "40", "--num-envs", "2", "--num-steps", "5",
+    "--eval-episodes", "2", "--no-progress",
+]
+TABULAR_BASE = ["q-learning", "--env-id", "FrozenLake-v1", "--episodes", "3", "--no-progress"]
 ES_ENV_BASE = [
     "--env-id", "CartPole-v1", "--generations", "1", "--popsize", "4", "--eval-episodes", "2",
     "--no-progress",
@@ -288,6 +293,12 @@ def base_argv(command: str, data: st.DataObject, tmp: Path, trained: Path) -> tu
         return ["train", "ppo"], ["train", "ppo", *PPO_BASE, *run]
     if command == "train dqn":
         return ["train", "dqn"], ["train", "dqn", *DQN_BASE, *run]
+    if command == "train a2c":
+        return ["train", "a2c"], ["train", "a2c", *A2C_BASE, *run]
+    if command == "tabular --resume":  # a fresh small run, then its resume with hostile flags
+        code, _, err = run_cli(["tabular", *TABULAR_BASE, *run], tmp)
+        assert code == 0, err
+        return ["tabular"], ["tabular", "q-learning", "--resume", str(tmp / "run"), "--no-progress"]
     if command == "train ppo --resume":  # a copy of the trained run: resuming may write to it
         copy = tmp / "resumed"
         shutil.copytree(trained, copy)
@@ -319,10 +330,10 @@ def base_argv(command: str, data: st.DataObject, tmp: Path, trained: Path) -> tu
 
 
 COMMANDS = [
-    "train ppo", "train ppo --resume", "train dqn", "eval", "plot", "list", "bandit", "tabular",
-    "es --problem", "es --env-id",
+    "train ppo", "train ppo --resume", "train dqn", "train a2c", "eval", "plot", "list", "bandit",
+    "tabular", "tabular --resume", "es --problem", "es --env-id",
 ]  # fmt: skip
-EXAMPLES = 120  # per subcommand: 1200 command lines, about 45 s on two cores
+EXAMPLES = 120  # per subcommand: 1440 command lines, about a minute on two cores
 
 
 @pytest.mark.parametrize("command", COMMANDS)
