@@ -355,3 +355,14 @@ def test_device_is_refused_for_runs_without_one(tmp_path):
         cli("tabular", "q-learning", "--resume", str(run), "--alpha", "0.3"),
         "only --episodes may change",
     )
+
+
+def test_dp_methods_default_to_a_discount_below_one(tmp_path):
+    run = tmp_path / "vi"
+    proc = cli("tabular", "value-iteration", "--run-dir", str(run), "--no-progress", check=True)
+    assert "uses gamma=0.99 unless --gamma is given" in proc.stderr
+    assert json.loads((run / "config.json").read_text())["config"]["gamma"] == 0.99
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["eval_return_mean"] == -13.0  # CliffWalking
+    cli("tabular", "value-iteration", "--resume", str(run), "--no-progress", check=True)
+    undiscounted = cli("tabular", "policy-iteration", "--gamma", "1", "--run-dir", str(tmp_path / "pi"))
+    assert_clean_error(undiscounted, "gamma < 1")

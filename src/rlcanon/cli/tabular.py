@@ -51,10 +51,15 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
+DP_GAMMA = 0.99
+"""The discount the DP methods use when --gamma is not given."""
+
+
 def run(args: argparse.Namespace) -> int:
     from rlcanon.cli.commands import run_training
     from rlcanon.errors import ConfigError
     from rlcanon.tabular import METHODS, TabularConfig
+    from rlcanon.tabular.learn import DP_METHODS
 
     flags = given(args, TabularConfig, skip=("method",))
     if args.method == "cliff-figure":
@@ -101,4 +106,10 @@ def run(args: argparse.Namespace) -> int:
             f"method={args.method!r} is not allowed; choose one of {list(METHODS)} or cliff-figure"
         )
     flags["method"] = args.method  # on --resume too: a run continues with its own method only
+    if args.method in DP_METHODS and "gamma" not in flags and not args.resume:
+        # the default gamma = 1 is Sutton & Barto's for the episodic TD examples; exact DP needs < 1
+        from rlcanon.run.notes import note
+
+        flags["gamma"] = DP_GAMMA
+        note(f"{args.method} uses gamma={DP_GAMMA} unless --gamma is given (exact DP needs gamma < 1)")
     return run_training("tabular", args, flags)

@@ -58,7 +58,8 @@ class TabularConfig(BaseConfig):
     alpha: float = 0.5
     """Step size."""
     gamma: float = 1.0
-    """Discount factor (DP needs gamma < 1 or an absorbing goal)."""
+    """Discount factor (1: Sutton & Barto's episodic examples; the DP methods need < 1, and the CLI
+    gives them 0.99 when --gamma is not set)."""
     epsilon: float = 0.1
     """Exploration rate of the epsilon-greedy behaviour policy."""
     n: int = 4
