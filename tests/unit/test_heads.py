@@ -127,8 +127,16 @@ def _networks():
     return {
         "actor (categorical)": (Actor(4, gym.spaces.Discrete(3), (8,)), (torch.randn(5, 4),)),
         "actor (squashed)": (Actor(4, BOX, (8,), head="squashed"), (torch.randn(5, 4),)),
+        "actor (diagonal Gaussian)": (Actor(4, BOX, (8,), head="gaussian"), (torch.randn(5, 4),)),
+        "actor (deterministic)": (Actor(4, BOX, (8,), head="deterministic"), (torch.randn(5, 4),)),
         "value critic": (ValueCritic(4, (8,)), (torch.randn(5, 4),)),
+        "Q(s, .)": (DiscreteQ((4,), 3, (8,)), (torch.randn(5, 4),)),
         "Q(s, .) dueling": (DiscreteQ((4,), 3, (8,), dueling=True), (torch.randn(5, 4),)),
+        "Q(s, .) ensemble": (DiscreteQ((4,), 3, (8,), ensemble_size=3), (torch.randn(5, 4),)),
+        "Q(s, .) pixels (Nature CNN)": (
+            DiscreteQ((2, 84, 84), 3, (8,)),
+            (torch.randint(0, 256, (2, 2, 84, 84)).float(),),
+        ),
         "Q(s, a) ensemble": (
             ContinuousQ(4, 2, (8,), ensemble_size=2),
             (torch.randn(5, 4), torch.randn(5, 2)),
@@ -148,18 +156,39 @@ def test_every_network_supports_func_grad_vmap_and_create_graph(name):
         return torch.func.functional_call(net, p, xs).pow(2).sum()
 
     kernels.set_fast_path(False)
-    try:
-        ref = torch.autograd.grad(net(*inputs).pow(2).sum(), list(net.parameters()))
+    try:  # a parameter the forward pass does not use (a Gaussian head's log std) has gradient 0
+        ref = [
+            torch.zeros_like(p) if r is None else r
+            for p, r in zip(
+                net.parameters(),
+                torch.autograd.grad(net(*inputs).pow(2).sum(), list(net.parameters()), allow_unused=True),
+                strict=True,
+            )
+        ]
     finally:
         kernels.set_fast_path(True)
     grads = torch.func.grad(loss)(params, *inputs)
-    for (k, _), r in zip(net.named_parameters(), ref):
+    for (k, _), r in zip(net.named_parameters(), ref, strict=True):
         torch.testing.assert_close(grads[k], r, rtol=1e-4, atol=1e-5)
     per_sample = torch.func.vmap(torch.func.grad(loss), in_dims=(None, *([0] * len(inputs))))(
         params, *(x.unsqueeze(1) for x in inputs)
     )
-    for (k, _), r in zip(net.named_parameters(), ref):
+    for (k, _), r in zip(net.named_parameters(), ref, strict=True):
         torch.testing.assert_close(per_sample[k].sum(0), r, rtol=1e-4, atol=1e-5)
-    g = torch.autograd.grad(net(*inputs).pow(2).sum(), list(net.parameters()), create_graph=True)
-    second = torch.autograd.grad(sum((x * x).sum() for x in g), list(net.parameters()), allow_unused=True)
+
+    def second_order():
+        used = [p for p, r in zip(net.parameters(), ref, strict=True) if r.abs().sum() > 0]
+        g = torch.autograd.grad(net(*inputs).pow(2).sum(), used, create_graph=True)
+        return torch.autograd.grad(sum((x * x).sum() for x in g), used, allow_unused=True)
+
+    second = second_order()
     assert any(s is not None and s.abs().sum() > 0 for s in second)
+    kernels.set_fast_path(False)
+    try:
+        plain = second_order()
+    finally:
+        kernels.set_fast_path(True)
+    for s, r in zip(second, plain, strict=True):
+        assert (s is None) == (r is None)
+        if s is not None:
+            torch.testing.assert_close(s, r, rtol=1e-4, atol=1e-5)
