@@ -296,6 +296,8 @@ def test_es_policy_search_writes_run_dir_and_resumes(tmp_path):
         (["es", "cma-es", "--problem", "sphere", "--option", "eigen_gap_factor=-1"], "eigen_gap_factor=-1"),
         (["es", "nope", "--problem", "sphere"], "unknown strategy"),
         (["es", "cem", "--problem", "sphere", "--option", "nope=1"], "its options are ['popsize'"),
+        (["es", "cem", "--env-id", "CartPole-v1", "--ray-address", "h:1"], "add --backend ray"),
+        (["es", "cem", "--env-id", "CartPole-v1", "--backend", "ray", "--ray-address", "h"], "HOST:PORT"),
         (["es", "cma-es", "--problem", "spear"], "unknown problem"),
     ],
 )
@@ -366,3 +368,11 @@ def test_dp_methods_default_to_a_discount_below_one(tmp_path):
     cli("tabular", "value-iteration", "--resume", str(run), "--no-progress", check=True)
     undiscounted = cli("tabular", "policy-iteration", "--gamma", "1", "--run-dir", str(tmp_path / "pi"))
     assert_clean_error(undiscounted, "gamma < 1")
+
+
+def test_an_unreachable_ray_address_is_refused_at_once(tmp_path):
+    pytest.importorskip("ray")
+    # Ray itself would retry for minutes; nothing listens on port 1
+    args = ["es", "cem", "--env-id", "CartPole-v1", "--backend", "ray", "--ray-address", "127.0.0.1:1"]
+    proc = cli(*args, "--generations", "1", "--popsize", "4", "--run-dir", str(tmp_path / "r"))
+    assert_clean_error(proc, "cannot reach a Ray cluster at 127.0.0.1:1")

@@ -9,6 +9,7 @@ per generation as the state the workers would otherwise replay from the same see
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Protocol
 
 import numpy as np
@@ -86,6 +87,33 @@ def _single_thread() -> None:
     default_blas_threads()
 
 
+def ray_host_port(address: str | None) -> tuple[str, int] | None:
+    """(host, port) of a Ray address, None for none or 'auto'; a malformed one is refused."""
+    if not address or address in ("auto", "local"):
+        return None
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(
+            f"ray_address={address!r} is not allowed; write HOST:PORT, ray://HOST:PORT or auto"
+        )
+    return host, int(port)
+
+
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Refuse, in one line, a Ray address (``HOST:PORT`` or ``ray://HOST:PORT``) with no server."""
+    host_port = ray_host_port(address)
+    if host_port is None:
+        return
+    host, port = host_port
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start one with "
+            f"'ray start --head', or leave --ray-address out to start a local one"
+        ) from None
+
+
 class RayBackend:
     def __init__(self, spec: PolicySpec, workers: int = 2, address: str | None = None) -> None:
         try:
@@ -96,6 +124,7 @@ class RayBackend:
             ) from None
         self.ray, self.spec, self.workers = ray, spec, workers
         if not ray.is_initialized():
+            check_reachable(address)  # Ray itself retries an unreachable address for minutes
             ray.init(
                 address=address,
                 num_cpus=None if address else workers,

@@ -21,7 +21,7 @@ from rlcanon.core.config import check_choice, check_int, check_memory, check_pos
 from rlcanon.core.validate import MAX_INT, ArraySpec
 from rlcanon.envs.factory import EnvSpecLike, make_vec_env
 from rlcanon.errors import ConfigError, TrainingError
-from rlcanon.es.backends import make_backend
+from rlcanon.es.backends import make_backend, ray_host_port
 from rlcanon.es.rollout import obs_normalizer, spec_for
 from rlcanon.es.state import StrategyState
 from rlcanon.run.config import MAX_BUDGET, BaseConfig, check_hidden
@@ -89,6 +89,11 @@ class ESPolicyConfig(BaseConfig):
         check_hidden("hidden", self.hidden)
         if self.strategy == "openai-es" and self.popsize % 2:
             raise ConfigError(f"popsize={self.popsize} is not allowed for openai-es; it must be even")
+        if self.ray_address and self.backend != "ray":
+            raise ConfigError(
+                f"ray_address is set but backend={self.backend!r}; add --backend ray, or drop it"
+            )
+        ray_host_port(self.ray_address)
 
 
 class ObsStats:
