@@ -56,6 +56,8 @@ class HugeReward(gym.Wrapper):
         return obs, 3e38, term, trunc, info
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the point of the test
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_a_nan_loss_names_the_last_checkpoint(run_dir):
     from rlcanon.algos.dqn import DQNConfig, train
 
@@ -90,6 +92,7 @@ class ScaledReward(gym.RewardWrapper):
         return self.value
 
 
+@pytest.mark.filterwarnings("ignore:.*WARN. The reward is:UserWarning")  # Gymnasium's checker
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e308])
 @pytest.mark.parametrize(("algo", "env_id"), [("tabular", "FrozenLake-v1"), ("es-policy", "CartPole-v1")])
 def test_es_and_tabular_stop_on_non_finite_rewards_and_returns(algo, env_id, value, run_dir):
