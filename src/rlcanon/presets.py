@@ -63,6 +63,22 @@ DQN_ATARI: dict[str, Any] = {
     "total_timesteps": 10_000_000,
 }
 
+DQN_ZOO_LUNAR_ACROBOT = {
+    # the Zoo's DQN settings for LunarLander-v2 and Acrobot-v1, which are the same; its
+    # gradient_steps -1 means one per env step, 4 with train_freq 4
+    "learning_rate": 6.3e-4,
+    "batch_size": 128,
+    "buffer_size": 50_000,
+    "learning_starts": 0,
+    "gamma": 0.99,
+    "target_update_interval": 250,
+    "train_freq": 4,
+    "gradient_steps": 4,
+    "exploration_fraction": 0.12,
+    "exploration_final_eps": 0.1,
+    "hidden": (256, 256),
+    "total_timesteps": 100_000,
+}
 A2C_CLASSIC = {"num_envs": 16, "normalize_obs": True, "normalize_reward": True, "ent_coef": 0.0}
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -217,34 +233,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "hidden": (256, 256),
             "total_timesteps": 120_000,
         },
-        "LunarLander-v3": {  # Zoo LunarLander-v2; gradient_steps -1 there means one per env step
-            "learning_rate": 6.3e-4,
-            "batch_size": 128,
-            "buffer_size": 50_000,
-            "learning_starts": 0,
-            "gamma": 0.99,
-            "target_update_interval": 250,
-            "train_freq": 4,
-            "gradient_steps": 4,
-            "exploration_fraction": 0.12,
-            "exploration_final_eps": 0.1,
-            "hidden": (256, 256),
-            "total_timesteps": 100_000,
-        },
-        "Acrobot-v1": {
-            "learning_rate": 6.3e-4,
-            "batch_size": 128,
-            "buffer_size": 50_000,
-            "learning_starts": 0,
-            "gamma": 0.99,
-            "target_update_interval": 250,
-            "train_freq": 4,
-            "gradient_steps": 4,
-            "exploration_fraction": 0.12,
-            "exploration_final_eps": 0.1,
-            "hidden": (256, 256),
-            "total_timesteps": 100_000,
-        },
+        "LunarLander-v3": DQN_ZOO_LUNAR_ACROBOT,  # Zoo LunarLander-v2
+        "Acrobot-v1": DQN_ZOO_LUNAR_ACROBOT,
     },
 }
 

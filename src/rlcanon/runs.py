@@ -4,14 +4,13 @@ knows an algorithm by name."""
 
 from __future__ import annotations
 
-import copy as copy_module
 import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rlcanon.core.config import from_dict, to_dict
+from rlcanon.core.config import from_dict, jsonable, to_dict
 from rlcanon.core.seeding import preserved_global_rng, seed_everything
 from rlcanon.core.threads import thread_limits
 from rlcanon.envs.factory import EnvSpecLike
@@ -58,7 +57,7 @@ def changed_settings(entry: Entry, recorded: Any, flags: dict[str, Any]) -> dict
     old = to_dict(recorded)
     # compared one by one, before any merged config is built: a changed flag is named even when
     # the merged settings would fail a check of their own (a batch larger than the new rollout)
-    new = {name: to_dict(_one_field(recorded, name, value))[name] for name, value in flags.items()}
+    new = {name: jsonable(value) for name, value in flags.items()}
     mutable = [m for m in MUTABLE if m in old]
     changes = {}
     for name in flags:
@@ -78,13 +77,6 @@ def changed_settings(entry: Entry, recorded: Any, flags: dict[str, Any]) -> dict
             )
         changes[name] = flags[name]
     return changes
-
-
-def _one_field(config: Any, name: str, value: Any) -> Any:
-    """``config`` with one field replaced and no checks run (only to compare a flag's value)."""
-    copy = copy_module.copy(config)
-    object.__setattr__(copy, name, value)
-    return copy
 
 
 def run_env(run_dir: str | Path, env: EnvSpecLike | None) -> EnvSpecLike | None:

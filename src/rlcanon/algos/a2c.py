@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcanon.buffers.rollout import RolloutBuffer
-from rlcanon.core.config import check_choice, check_int, check_positive, check_range
+from rlcanon.core.config import check_choice, check_range
 from rlcanon.core.device import resolve_device
 from rlcanon.core.optim import GradientStep
 from rlcanon.envs.episodes import episode_metrics
@@ -30,12 +30,12 @@ from rlcanon.envs.factory import EnvSpecLike
 from rlcanon.envs.training import TrainingEnv
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import ValueCritic
-from rlcanon.run.config import RunConfig, check_hidden, check_rate
+from rlcanon.run.config import OnPolicyConfig, check_rate
 from rlcanon.run.state import Parts
 
 
 @dataclass(frozen=True)
-class A2CConfig(RunConfig):
+class A2CConfig(OnPolicyConfig):
     """A2C settings. Defaults are Stable-Baselines3's (the paper's t_max = 5 and RMSProp)."""
 
     num_envs: int = 8
@@ -44,45 +44,21 @@ class A2CConfig(RunConfig):
     """Steps per environment between updates (the paper's t_max)."""
     learning_rate: float = 7e-4
     """RMSProp (or Adam) step size."""
-    anneal_lr: bool = False
-    """Decay the learning rate linearly to 0 over training."""
     gae_lambda: float = 1.0
     """1: bootstrapped n-step returns (the paper); below 1: GAE."""
     ent_coef: float = 0.0
     """Entropy bonus coefficient (the paper's beta is 0.01)."""
-    vf_coef: float = 0.5
-    """Value loss coefficient."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
     optimizer: str = "rmsprop"
     """'rmsprop' (the paper) or 'adam'."""
     rms_alpha: float = 0.99
     """RMSProp smoothing constant."""
     optimizer_eps: float = 1e-5
     """The optimizer's epsilon."""
-    norm_adv: bool = False
-    """Normalise the advantages of each update."""
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden layer sizes of the separate actor and critic MLPs."""
-    activation: str = "tanh"
-    """Hidden activation: tanh or relu."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of the Gaussian head (continuous actions)."""
 
     def validate(self) -> None:
-        check_int("num_steps", self.num_steps, 1, 10**6)
-        check_rate("learning_rate", self.learning_rate)
-        check_rate("vf_coef", self.vf_coef, 1e6)
-        check_rate("max_grad_norm", self.max_grad_norm, 1e12)
-        check_positive("ent_coef", self.ent_coef, allow_zero=True)
-        check_range("ent_coef", self.ent_coef, 0.0, 1e6)
-        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_range("rms_alpha", self.rms_alpha, 0.0, 1.0)
         check_rate("optimizer_eps", self.optimizer_eps, 1.0)
-        check_range("log_std_init", self.log_std_init, -20.0, 5.0)
         check_choice("optimizer", self.optimizer, ["rmsprop", "adam"])
-        check_choice("activation", self.activation, ["tanh", "relu"])
-        check_hidden("hidden", self.hidden)
 
 
 def a2c_loss(
@@ -125,7 +101,7 @@ class A2CAgent:
             config.num_steps, config.num_envs, ((in_dim,), np.float32), (head.action_shape, head.action_dtype)
         )
         self.global_step = 0
-        self.budget_granularity = config.num_envs * config.num_steps
+        self.budget_granularity = config.rollout_size
 
     @property
     def progress(self) -> int:
@@ -146,7 +122,7 @@ class A2CAgent:
             self.update.lr = cfg.learning_rate * max(1.0 - self.global_step / cfg.total_timesteps, 0.0)
         rng = self.rng
         buf.collect(step, lambda obs: self.actor.act(obs, rng), self.actor.head.to_env)
-        self.global_step += cfg.num_envs * cfg.num_steps
+        self.global_step += cfg.rollout_size
         buf.fill_values(self.critic.infer)
         adv, ret = buf.advantages(cfg.gamma, cfg.gae_lambda)
         valid = np.flatnonzero(buf["valid"].reshape(-1))  # autoreset steps are no transitions

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from rlcanon.buffers.rollout import RolloutBuffer
-from rlcanon.core.config import check_choice, check_int, check_memory, check_positive, check_range
+from rlcanon.core.config import check_int, check_memory, check_positive, check_range
 from rlcanon.core.device import resolve_device
 from rlcanon.core.optim import GradientStep
 from rlcanon.envs.episodes import episode_metrics
@@ -24,24 +24,20 @@ from rlcanon.errors import ConfigError
 from rlcanon.fused import accelerated
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import ValueCritic
-from rlcanon.run.config import RunConfig, check_hidden, check_rate
+from rlcanon.run.config import OnPolicyConfig
 from rlcanon.run.state import Parts
 
 
 @dataclass(frozen=True)
-class PPOConfig(RunConfig):
+class PPOConfig(OnPolicyConfig):
     """PPO settings. Defaults are the PPO paper's MuJoCo/Atari-agnostic ones as used by CleanRL."""
 
     num_envs: int = 4
     """Parallel environments."""
-    num_steps: int = 128
-    """Steps per environment per rollout; a rollout holds num_envs * num_steps transitions."""
     learning_rate: float = 3e-4
     """Adam step size."""
     anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over training."""
-    gae_lambda: float = 0.95
-    """GAE lambda: 0 is one-step TD, 1 is Monte Carlo."""
+    norm_adv: bool = True
     batch_size: int = 128
     """Minibatch size; each epoch splits the rollout into rollout_size / batch_size minibatches."""
     update_epochs: int = 4
@@ -52,48 +48,22 @@ class PPOConfig(RunConfig):
     """Decay clip_coef linearly to 0 over training (RL Zoo 'lin_' schedules)."""
     value_clip: float = 0.0
     """Clip value updates to this range around the old values (0 disables)."""
-    ent_coef: float = 0.0
-    """Entropy bonus coefficient."""
-    vf_coef: float = 0.5
-    """Value loss coefficient."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
     target_kl: float = 0.0
     """Stop the epoch loop when the approximate KL exceeds 1.5 * target_kl (0 disables)."""
-    norm_adv: bool = True
-    """Normalise advantages within each minibatch."""
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden layer sizes of the separate actor and critic MLPs."""
-    activation: str = "tanh"
-    """Hidden activation: tanh or relu."""
     ortho_init: bool = True
     """Orthogonal initialisation (gain sqrt 2 hidden, 0.01 policy output, 1 value output)."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of the Gaussian head (continuous actions)."""
 
     def validate(self) -> None:
-        check_int("num_steps", self.num_steps, 1, 10**7)
         check_int("batch_size", self.batch_size, 2, 10**7)
         check_int("update_epochs", self.update_epochs, 1, 10_000)
-        check_rate("learning_rate", self.learning_rate)
-        check_rate("vf_coef", self.vf_coef, 1e6)
-        check_rate("max_grad_norm", self.max_grad_norm, 1e12)
-        for name, high in (("clip_coef", 10.0), ("value_clip", 1e12), ("ent_coef", 1e6), ("target_kl", 1e6)):
+        for name, high in (("clip_coef", 10.0), ("value_clip", 1e12), ("target_kl", 1e6)):
             check_positive(name, getattr(self, name), allow_zero=True)
             check_range(name, getattr(self, name), 0.0, high)
-        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
-        check_range("log_std_init", self.log_std_init, -20.0, 5.0)
-        check_choice("activation", self.activation, ["tanh", "relu"])
-        check_hidden("hidden", self.hidden)
         if self.batch_size > self.rollout_size:
             raise ConfigError(
                 f"batch_size={self.batch_size} is larger than the rollout "
                 f"(num_envs * num_steps = {self.rollout_size}); it must be <= {self.rollout_size}"
             )
-
-    @property
-    def rollout_size(self) -> int:
-        return self.num_envs * self.num_steps
 
 
 def clipped_surrogate(advantages: torch.Tensor, ratio: torch.Tensor, clip_coef: float) -> torch.Tensor:

@@ -64,12 +64,13 @@ def unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a config dataclass (tuples become lists)."""
-    return {f.name: _jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    return {f.name: jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A config value as :func:`to_dict` records it (tuples become lists)."""
     if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 

@@ -1,4 +1,5 @@
-"""Settings every run has (:class:`BaseConfig`) and settings every deep RL run has (:class:`RunConfig`).
+"""Settings every run has (:class:`BaseConfig`), every deep RL run has (:class:`RunConfig`), and
+every on-policy actor-critic has (:class:`OnPolicyConfig`).
 
 Configs are frozen dataclasses whose fields carry a docstring (the CLI help). Validation runs in
 ``__post_init__``: every field's type, then the ranges and upper bounds here, then the subclass's
@@ -11,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from rlcanon.core.config import check_int, check_range, check_types
+from rlcanon.core.config import check_choice, check_int, check_positive, check_range, check_types
 from rlcanon.core.device import check_device
 from rlcanon.errors import ConfigError
 
@@ -125,3 +126,50 @@ def check_hidden(name: str, hidden: tuple[int, ...]) -> None:
         raise ConfigError(f"{name}={list(hidden)} is not allowed; at most {MAX_LAYERS} layers")
     for h in hidden:
         check_int(name, h, 1, MAX_UNITS)
+
+
+@dataclass(frozen=True)
+class OnPolicyConfig(RunConfig):
+    """Settings every on-policy actor-critic has (rollouts of num_envs x num_steps, separate actor
+    and critic MLPs, a value and an entropy term). An algorithm redeclares a field to change its
+    default; the docstring here stays unless it writes its own."""
+
+    num_steps: int = 128
+    """Steps per environment per rollout; a rollout holds num_envs * num_steps transitions."""
+    learning_rate: float = 3e-4
+    """Optimizer step size."""
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to 0 over training."""
+    gae_lambda: float = 0.95
+    """GAE lambda: 0 is one-step TD, 1 is Monte Carlo (bootstrapped n-step returns)."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    norm_adv: bool = False
+    """Normalise the advantages over each minibatch (the whole rollout when it is one)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of the separate actor and critic MLPs."""
+    activation: str = "tanh"
+    """Hidden activation: tanh or relu."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of the Gaussian head (continuous actions)."""
+
+    def _validate_base(self) -> None:
+        super()._validate_base()
+        check_int("num_steps", self.num_steps, 1, 10**7)
+        check_rate("learning_rate", self.learning_rate)
+        check_rate("vf_coef", self.vf_coef, 1e6)
+        check_rate("max_grad_norm", self.max_grad_norm, 1e12)
+        check_positive("ent_coef", self.ent_coef, allow_zero=True)
+        check_range("ent_coef", self.ent_coef, 0.0, 1e6)
+        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        check_range("log_std_init", self.log_std_init, -20.0, 5.0)
+        check_choice("activation", self.activation, ["tanh", "relu"])
+        check_hidden("hidden", self.hidden)
+
+    @property
+    def rollout_size(self) -> int:
+        return self.num_envs * self.num_steps
