@@ -85,40 +85,55 @@ def _is_compiling() -> bool:
 
 def forward(
     weights: list[np.ndarray], biases: list[np.ndarray], acts: list[str], x: np.ndarray
-) -> tuple[np.ndarray, list[np.ndarray]]:
+) -> tuple[np.ndarray, list[Any]]:
     """Output of the MLP and the inputs of every layer (what :func:`backward` needs).
 
     ``weights[k]`` is (out, in) as in ``nn.Linear``, or (E, out, in) for an ensemble of E members,
     whose input is (B, in), shared by all members, or (E, B, in)."""
+    if weights[0].ndim == 3:
+        return _ensemble_forward(weights, biases, acts, x)
     inputs = [x]
     h = x
     for w, b, act in zip(weights, biases, acts):
-        if w.ndim == 2:
-            h = gemm.linear(h, w, b, relu=act == RELU)
-        else:
-            h = np.matmul(h, w.transpose(0, 2, 1))
-            h += b[:, None, :]
-            if act == RELU:
-                np.maximum(h, 0.0, out=h)
+        h = gemm.linear(h, w, b, relu=act == RELU)
         if act == TANH:
             np.tanh(h, out=h)
         inputs.append(h)
     return h, inputs
 
 
+def _ensemble_forward(
+    weights: list[np.ndarray], biases: list[np.ndarray], acts: list[str], x: np.ndarray
+) -> tuple[np.ndarray, list[Any]]:
+    """Each member as its own MLP: one oneDNN product per member and layer is ~1.7x faster than
+    NumPy's stacked matmul here, and no (E, B, hidden) array is assembled between the layers. The
+    cache is [whether the input is shared, each member's cache]."""
+    outs, caches = [], []
+    for e in range(len(weights[0])):
+        out, cache = forward([w[e] for w in weights], [b[e] for b in biases], acts, _member(x, e))
+        outs.append(out)
+        caches.append(cache)
+    return np.stack(outs), [x.ndim == 2, *caches]
+
+
 def backward(
     weights: list[np.ndarray],
     acts: list[str],
-    inputs: list[np.ndarray],
+    inputs: list[Any],
     dout: np.ndarray,
     grad_w: list[np.ndarray],
     grad_b: list[np.ndarray],
     need_dx: bool,
+    need_params: bool = True,
 ) -> np.ndarray | None:
-    """Write d(loss)/d(weights and biases) into ``grad_w`` and ``grad_b`` given d(loss)/d(output);
-    return d(loss)/d(input) when ``need_dx``."""
+    """Write d(loss)/d(weights and biases) into ``grad_w`` and ``grad_b`` given d(loss)/d(output)
+    (unless ``need_params`` is False: a loss that differentiates through a frozen network, such as
+    an actor's loss through its critic, needs only the input gradient); return d(loss)/d(input)
+    when ``need_dx``. ``inputs`` is the cache :func:`forward` returned."""
+    if weights[0].ndim == 3:
+        return _ensemble_backward(weights, acts, inputs, dout, grad_w, grad_b, need_dx, need_params)
     d = dout
-    ones = np.ones(len(d), dtype=np.float32)  # (bias gradients of 2-D layers, as column sums)
+    ones = np.ones(len(d), dtype=np.float32)  # (bias gradients as column sums)
     for k in range(len(weights) - 1, -1, -1):
         act, y = acts[k], inputs[k + 1]
         out = None if d is dout else d  # never write into the caller's array
@@ -126,19 +141,40 @@ def backward(
             d = np.multiply(d, y > 0, out=out)
         elif act == TANH:
             d = np.multiply(d, 1.0 - y * y, out=out)
-        x = inputs[k]
-        if weights[k].ndim == 2:
-            gemm.grad_weight(d, x, grad_w[k])
+        if need_params:
+            gemm.grad_weight(d, inputs[k], grad_w[k])
             np.matmul(ones, d, out=grad_b[k])  # column sums; 3x faster than np.sum here
-        else:
-            np.matmul(d.transpose(0, 2, 1), x, out=grad_w[k])  # x broadcasts over members
-            np.sum(d, axis=1, out=grad_b[k])
         if k == 0 and not need_dx:
             return None
-        d = gemm.grad_input(d, weights[k]) if weights[k].ndim == 2 else np.matmul(d, weights[k])
-    if d.ndim == 3 and inputs[0].ndim == 2:  # an input shared by ensemble members
-        d = d.sum(axis=0)
+        d = gemm.grad_input(d, weights[k])
     return d
+
+
+def _ensemble_backward(
+    weights: list[np.ndarray],
+    acts: list[str],
+    inputs: list[Any],
+    dout: np.ndarray,
+    grad_w: list[np.ndarray],
+    grad_b: list[np.ndarray],
+    need_dx: bool,
+    need_params: bool,
+) -> np.ndarray | None:
+    shared, caches = inputs[0], inputs[1:]
+    dxs = []
+    for e, cache in enumerate(caches):
+        gw = [g[e] for g in grad_w] if need_params else []
+        gb = [g[e] for g in grad_b] if need_params else []
+        dx = backward([w[e] for w in weights], acts, cache, dout[e], gw, gb, need_dx, need_params)
+        dxs.append(dx)
+    if not need_dx:
+        return None
+    return sum(dxs[1:], dxs[0]) if shared else np.stack(dxs)  # type: ignore[arg-type]
+
+
+def _member(x: np.ndarray, e: int) -> np.ndarray:
+    """Ensemble member e's input: a (B, in) input is shared by every member, an (E, B, in) one is not."""
+    return x if x.ndim == 2 else x[e]
 
 
 def infer(mlp: MLP, x: np.ndarray) -> np.ndarray:
@@ -173,11 +209,11 @@ class MLPFunction(torch.autograd.Function):
         need_x, need_flat = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if torch.is_grad_enabled():  # create_graph=True: recompute in torch so the grads have a graph
             return _differentiable_backward(mlp, x, flat, grad_out, need_x, need_flat)
-        grad_flat = np.empty(flat.shape, dtype=np.float32)  # the kernels write every element
-        grad_w, grad_b = mlp.layout.views(grad_flat)
+        grad_flat = np.empty(flat.shape if need_flat else 0, dtype=np.float32)  # every element written
+        grad_w, grad_b = mlp.layout.views(grad_flat) if need_flat else ([], [])
         weights, _ = mlp.numpy_views()
         dout = grad_out.numpy() if grad_out.is_contiguous() else grad_out.contiguous().numpy()
-        dx = backward(weights, mlp.acts, ctx.inputs, dout, grad_w, grad_b, need_x)
+        dx = backward(weights, mlp.acts, ctx.inputs, dout, grad_w, grad_b, need_x, need_flat)
         return (
             torch.from_numpy(dx) if dx is not None else None,
             torch.from_numpy(grad_flat) if need_flat else None,

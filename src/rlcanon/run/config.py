@@ -173,3 +173,43 @@ class OnPolicyConfig(RunConfig):
     @property
     def rollout_size(self) -> int:
         return self.num_envs * self.num_steps
+
+
+@dataclass(frozen=True)
+class OffPolicyConfig(RunConfig):
+    """Settings every replay-based actor-critic has (SAC, TD3, DDPG): a replay buffer, a warm-up of
+    uniformly random actions, the update cadence and Polyak-averaged target critics. Defaults are
+    Stable-Baselines3's; an algorithm redeclares a field to change its default."""
+
+    buffer_size: int = 1_000_000
+    """Replay capacity in transitions; the oldest are overwritten first (FIFO)."""
+    learning_starts: int = 100
+    """Env steps of uniformly random actions before the first update (the warm-up)."""
+    batch_size: int = 256
+    """Transitions per gradient step."""
+    train_freq: int = 1
+    """Vector-env steps between training phases."""
+    gradient_steps: int = 1
+    """Gradient steps per training phase."""
+    tau: float = 0.005
+    """Polyak coefficient of the target networks: target <- tau * online + (1 - tau) * target."""
+    learning_rate: float = 3e-4
+    """Adam step size of the actor, the critics (and the temperature, where there is one)."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer sizes of the actor and of each critic (ReLU)."""
+
+    def _validate_base(self) -> None:
+        super()._validate_base()
+        check_int("buffer_size", self.buffer_size, 1, 10**9)
+        check_int("learning_starts", self.learning_starts, 0, MAX_BUDGET)
+        check_int("batch_size", self.batch_size, 1, 65_536)
+        check_int("train_freq", self.train_freq, 1, 10**9)
+        check_int("gradient_steps", self.gradient_steps, 1, 10**6)
+        check_range("tau", self.tau, 1e-8, 1.0)
+        check_rate("learning_rate", self.learning_rate)
+        check_hidden("hidden", self.hidden)
+        if self.batch_size > self.buffer_size:
+            raise ConfigError(
+                f"batch_size={self.batch_size} is larger than buffer_size={self.buffer_size}; "
+                f"it must be <= buffer_size"
+            )
