@@ -49,6 +49,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "ppo": ("ppo", {}),
     "ppo-norm": ("ppo", {"normalize_obs": True, "normalize_reward": True}),
     "a2c": ("a2c", {}),
+    "sac": ("sac", {}),
     "es-policy": ("es-policy", {}),
     "tabular": ("tabular", {}),
 }
@@ -56,6 +57,7 @@ RESUME_CMD = {
     "dqn": ["train", "dqn"],
     "ppo": ["train", "ppo"],
     "a2c": ["train", "a2c"],
+    "sac": ["train", "sac"],
     "es-policy": ["es", "openai-es"],
     "tabular": ["tabular", "q-learning"],
 }
@@ -129,6 +131,10 @@ BOUNDED_ABOVE = (
 )
 """Keys with a known upper bound (a count <= 2**53, a flag <= 1, an action < n, a row index, a
 seed < 2**31), so a huge value is out of range."""
+
+
+CONTINUOUS_ACTIONS = {"sac": (-2.0, 2.0)}
+"""Families whose stored actions are points of a Box (Pendulum's [-2, 2]), not indices."""
 
 
 def _nonneg(key: str) -> bool:
@@ -245,7 +251,8 @@ def array_mutations(family: str) -> list[Mutation]:
             # -inf is the documented "nothing seen yet" value of a best fitness
             add(f"{key}:-inf", _set(key, -np.inf), EITHER if key.endswith("best_f") else REFUSE, key)
             add(f"{key}:nan-everywhere", _set(key, np.nan, "all"), REFUSE, key)
-            add(f"{key}:negative", _set(key, -1.0), REFUSE if _nonneg(key) else ACCEPT, key)
+            continuous = key == "replay/actions" and family in CONTINUOUS_ACTIONS  # -1 is in the box
+            add(f"{key}:negative", _set(key, -1.0), REFUSE if _nonneg(key) and not continuous else ACCEPT, key)
         else:
             add(
                 f"{key}:float-view",
@@ -285,7 +292,12 @@ def array_mutations(family: str) -> list[Mutation]:
     for mod in [k for k in layout if k.startswith("module/")][:1]:
         add(f"{mod}:scaled", _replace(mod, lambda a: a * np.float32(0.5)), ACCEPT)
         add(f"{mod}:zeros", _replace(mod, lambda a: np.zeros_like(a)), ACCEPT)
-    if "replay/actions" in layout:
+    if family in CONTINUOUS_ACTIONS:
+        low, high = CONTINUOUS_ACTIONS[family]
+        add("replay/actions:above-the-box", _set("replay/actions", high + 0.5), REFUSE, "replay/actions")
+        add("replay/actions:below-the-box", _set("replay/actions", low - 0.5, 2), REFUSE, "replay/actions")
+        add("replay/actions:other-action-in-the-box", _set("replay/actions", 0.5 * high, 3), ACCEPT)
+    elif "replay/actions" in layout:
         add("replay/actions:out-of-range", _set("replay/actions", 2), REFUSE, "replay/actions")
         add("replay/actions:far-out-of-range", _set("replay/actions", 2**40, "all"), REFUSE, "replay/actions")
         add("replay/actions:other-valid-action", _set("replay/actions", 1, 3), ACCEPT)
@@ -413,10 +425,17 @@ COUNTERS = {
     "dqn": ("global_step", "updates"),
     "ppo": ("global_step",),
     "a2c": ("global_step",),
+    "sac": ("global_step", "updates"),
     "es-policy": ("global_step",),
     "tabular": ("global_step", "episode"),
 }
-PROGRESS = {"dqn": "global_step", "ppo": "global_step", "a2c": "global_step", "tabular": "episode"}
+PROGRESS = {
+    "dqn": "global_step",
+    "ppo": "global_step",
+    "a2c": "global_step",
+    "sac": "global_step",
+    "tabular": "episode",
+}
 """The counter that is the budget's progress (ES: the strategy's generation)."""
 
 

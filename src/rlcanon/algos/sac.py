@@ -132,7 +132,7 @@ class SACAgent:
         self.critic_step = GradientStep(self.critic.parameters(), c.learning_rate)
         self.alpha_step = GradientStep(self.temperature.parameters(), c.learning_rate)
         self.target_entropy = -c.target_entropy_scale * act_dim
-        self.buffer = make_replay_buffer(c, self.env, act_dim)
+        self.buffer = make_replay_buffer(c, self.env, self.bounds)
         self.global_step = 0
         self.updates = 0
         self.budget_granularity = c.num_envs

@@ -151,7 +151,7 @@ class TD3Agent:
         self.actor_step = GradientStep(self.actor.parameters(), c.learning_rate)
         self.critic_step = GradientStep(self.critic.parameters(), c.learning_rate)
         self.ou = OUNoise((c.num_envs, act_dim), c.ou_theta, c.noise_std, c.ou_dt)
-        self.buffer = make_replay_buffer(c, self.env, act_dim)
+        self.buffer = make_replay_buffer(c, self.env, self.bounds)
         self.global_step = 0
         self.updates = 0
         self.budget_granularity = c.num_envs

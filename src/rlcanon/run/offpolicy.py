@@ -49,12 +49,19 @@ def uniform_actions(rng: np.random.Generator, mid: np.ndarray, half: np.ndarray,
     return (mid + half * rng.uniform(-1.0, 1.0, size=(n, len(mid)))).astype(np.float32)
 
 
-def make_replay_buffer(config: Any, env: TrainingEnv, action_dim: int) -> ReplayBuffer:
+def make_replay_buffer(config: Any, env: TrainingEnv, bounds: tuple[np.ndarray, np.ndarray]) -> ReplayBuffer:
+    """The replay buffer of vector observations and actions in the box ``bounds`` (a checkpoint
+    whose stored actions leave the box is refused)."""
     from rlcanon.core.config import check_memory
 
-    check_memory("buffer_size", 2 * config.buffer_size * (env.obs_dim + action_dim) * 4)
+    mid, half = bounds
+    check_memory("buffer_size", 2 * config.buffer_size * (env.obs_dim + len(mid)) * 4)
     return ReplayBuffer(
-        config.buffer_size, config.num_envs, ((env.obs_dim,), np.float32), ((action_dim,), np.float32)
+        config.buffer_size,
+        config.num_envs,
+        ((env.obs_dim,), np.float32),
+        ((len(mid),), np.float32),
+        action_bounds=(float((mid - half).min()), float((mid + half).max())),
     )
 
 
