@@ -252,7 +252,9 @@ def array_mutations(family: str) -> list[Mutation]:
             add(f"{key}:-inf", _set(key, -np.inf), EITHER if key.endswith("best_f") else REFUSE, key)
             add(f"{key}:nan-everywhere", _set(key, np.nan, "all"), REFUSE, key)
             continuous = key == "replay/actions" and family in CONTINUOUS_ACTIONS  # -1 is in the box
-            add(f"{key}:negative", _set(key, -1.0), REFUSE if _nonneg(key) and not continuous else ACCEPT, key)
+            add(
+                f"{key}:negative", _set(key, -1.0), REFUSE if _nonneg(key) and not continuous else ACCEPT, key
+            )
         else:
             add(
                 f"{key}:float-view",

@@ -45,7 +45,10 @@ CASES = {
             "normalize_reward": True,
         },
     ),
-    "sac": ("Pendulum-v1", {"total_timesteps": 400, "learning_starts": 100, "batch_size": 32, "hidden": (32, 32)}),
+    "sac": (
+        "Pendulum-v1",
+        {"total_timesteps": 400, "learning_starts": 100, "batch_size": 32, "hidden": (32, 32)},
+    ),
 }
 
 

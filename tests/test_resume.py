@@ -39,7 +39,10 @@ def _rows(path):
         ("ppo", ["--num-steps", "64"]),
         ("dqn", ["--learning-starts", "256", "--train-freq", "64", "--gradient-steps", "8"]),
         # (argparse takes the last --env-id; small networks and one update per 8 steps keep it short)
-        ("sac", ["--env-id", "Pendulum-v1", "--learning-starts", "256", "--hidden", "32", "--train-freq", "8"]),
+        (
+            "sac",
+            ["--env-id", "Pendulum-v1", "--learning-starts", "256", "--hidden", "32", "--train-freq", "8"],
+        ),
     ],
 )
 def test_resume_after_sigkill(algo, extra, tmp_path):

@@ -107,7 +107,7 @@ def test_ou_noise_is_reset_at_episode_starts_and_has_its_stationary_variance():
     starts = np.zeros(4000, bool)
     for _ in range(2000):
         x = ou(rng, starts)
-    # x <- (1 - theta dt) x + sigma sqrt(dt) eps has the stationary variance sigma^2 dt / (1 - (1 - theta dt)^2)
+    # x <- (1 - theta dt) x + sigma sqrt(dt) eps: stationary variance sigma^2 dt / (1 - (1 - theta dt)^2)
     want = sigma**2 * dt / (1 - (1 - theta * dt) ** 2)
     assert np.var(x) == pytest.approx(want, rel=0.06)
     starts[:10] = True
@@ -130,7 +130,9 @@ def test_ddpg_refuses_the_td3_switches():
 
 @pytest.mark.parametrize("agent_cls,algo", [(SACAgent, "sac"), (TD3Agent, "td3")])
 def test_warm_up_is_uniform_and_updates_start_after_it(agent_cls, algo):
-    cfg = make_config(algo, "Pendulum-v1", learning_starts=200, batch_size=16, hidden=(8,), total_timesteps=400)
+    cfg = make_config(
+        algo, "Pendulum-v1", learning_starts=200, batch_size=16, hidden=(8,), total_timesteps=400
+    )
     agent = agent_cls(cfg, "Pendulum-v1", np.random.default_rng(0))
     while agent.global_step < 192:
         agent.iterate()

@@ -128,3 +128,36 @@ def test_cuda_forward_matches_cpu():
     x = torch.randn(4, 3)
     cpu = net(x).detach()
     torch.testing.assert_close(net.cuda()(x.cuda()).cpu().detach(), cpu, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_one_member_of_an_ensemble_matches_plain_torch(frozen):
+    """``mlp(x, member=e)`` is member e of the full pass; its gradients (input, and the parameter
+    gradient that is zero outside member e) match plain torch, and a frozen MLP gives no parameter
+    gradient at all."""
+    torch.manual_seed(3)
+    mlp = MLP(5, (16, 12), 2, ensemble_size=3)
+    mlp.requires_grad_(not frozen)
+    x = torch.randn(7, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(mlp(x, member=1), mlp(x)[1])
+    grads = []
+    for fast in (True, False):
+        kernels.set_fast_path(fast)
+        try:
+            xg = x.clone().requires_grad_(True)
+            mlp.zero_grad(set_to_none=True)
+            (mlp(xg, member=1) ** 2).sum().backward()
+            grads.append((xg.grad, None if mlp.flat.grad is None else mlp.flat.grad.clone()))
+        finally:
+            kernels.set_fast_path(True)
+    (dx_fast, dflat_fast), (dx_plain, dflat_plain) = grads
+    torch.testing.assert_close(dx_fast, dx_plain)
+    if frozen:
+        assert dflat_fast is None and dflat_plain is None
+    else:
+        torch.testing.assert_close(dflat_fast, dflat_plain)
+        weights, _ = mlp.layout.views(dflat_fast.numpy())
+        assert not weights[0][0].any() and not weights[0][2].any() and weights[0][1].any()
+    with pytest.raises(ValueError, match="not a member"):
+        mlp(x, member=3)

@@ -95,7 +95,9 @@ def smoothed_target_actions(
     return torch.maximum(torch.minimum(actions + eps, center + scale), center - scale)
 
 
-def clipped_double_q_target(rewards: torch.Tensor, discounts: torch.Tensor, next_q: torch.Tensor) -> torch.Tensor:
+def clipped_double_q_target(
+    rewards: torch.Tensor, discounts: torch.Tensor, next_q: torch.Tensor
+) -> torch.Tensor:
     """y = r + discount * min_i Qbar_i(s', a') (eq. 10); ``next_q`` is (n_critics, B) and
     ``discounts`` is gamma, or 0 where the episode terminated."""
     return rewards + discounts * next_q.min(0).values
@@ -121,7 +123,9 @@ class OUNoise:
 
     def __call__(self, rng: np.random.Generator, episode_start: np.ndarray) -> np.ndarray:
         self.x[episode_start] = 0.0
-        self.x += -self.theta * self.x * self.dt + self.sigma * np.sqrt(self.dt) * rng.standard_normal(self.x.shape)
+        self.x += -self.theta * self.x * self.dt + self.sigma * np.sqrt(self.dt) * rng.standard_normal(
+            self.x.shape
+        )
         return self.x
 
 
@@ -212,7 +216,8 @@ class TD3Agent:
         if (self.updates + 1) % c.policy_delay == 0:
             self.critic.requires_grad_(False)  # the actor's loss needs no critic parameter gradients
             try:
-                pi_loss = deterministic_policy_loss(self.critic(obs, head.mode(self.actor(obs)))[0])
+                q_first = self.critic(obs, head.mode(self.actor(obs)), member=0)
+                pi_loss = deterministic_policy_loss(q_first)
             finally:
                 self.critic.requires_grad_(True)
             self.actor_step(pi_loss)

@@ -107,6 +107,7 @@ class ContinuousQ(nn.Module):
         super().__init__()
         self.net = MLP(obs_dim + action_dim, hidden, 1, "relu", ensemble_size=ensemble_size)
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, member: int | None = None) -> torch.Tensor:
+        """Q(s, a) of every critic, or of critic ``member`` alone (B,)."""
         x = torch.cat([obs.reshape(len(obs), -1), actions.reshape(len(actions), -1)], dim=-1)
-        return self.net(x).squeeze(-1)
+        return self.net(x, member).squeeze(-1)

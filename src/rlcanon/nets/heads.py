@@ -91,6 +91,15 @@ class CategoricalHead(nn.Module):
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         return actions
 
+    def dist_params(self, out: torch.Tensor) -> torch.Tensor:
+        """Everything that fixes pi(.|s) per row (here the logits), for :meth:`kl`."""
+        return out
+
+    def kl(self, old: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """KL[pi_old(.|s) || pi(.|s)] per row, pi_old given by ``dist_params`` of earlier outputs."""
+        logp_old = torch.log_softmax(old, dim=-1)
+        return (logp_old.exp() * (logp_old - torch.log_softmax(out, dim=-1))).sum(-1)
+
 
 class _BoxHead(nn.Module):
     def __init__(self, space: gym.spaces.Box) -> None:
@@ -145,6 +154,19 @@ class DiagGaussianHead(_BoxHead):
             return out.astype(np.float32)
         std = np.exp(self.log_std.detach().cpu().numpy())
         return (out + std * rng.standard_normal(out.shape)).astype(np.float32)
+
+    def dist_params(self, out: torch.Tensor) -> torch.Tensor:
+        """Everything that fixes pi(.|s) per row, for :meth:`kl`: the mean and the log std."""
+        return torch.cat([out, self.log_std.expand_as(out)], dim=-1)
+
+    def kl(self, old: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """KL[pi_old(.|s) || pi(.|s)] per row, pi_old given by ``dist_params`` of earlier outputs:
+        the sum over dimensions of 1/2 (s^2 + z^2 - 1 - log s^2), with s = sigma_old / sigma and
+        z = (mu_old - mu) / sigma."""
+        mean_old, log_std_old = old.chunk(2, dim=-1)
+        log_ratio = 2.0 * (log_std_old - self.log_std)
+        z = (mean_old - out) * torch.exp(-self.log_std)
+        return 0.5 * (log_ratio.exp() + z * z - 1.0 - log_ratio).sum(-1)
 
 
 class SquashedGaussianHead(_BoxHead):

@@ -177,9 +177,19 @@ def _member(x: np.ndarray, e: int) -> np.ndarray:
     return x if x.ndim == 2 else x[e]
 
 
-def infer(mlp: MLP, x: np.ndarray) -> np.ndarray:
-    """Forward pass with no graph, in blocks of :data:`INFERENCE_BLOCK` rows."""
-    weights, biases = mlp.numpy_views()
+def member_views(
+    views: tuple[list[np.ndarray], list[np.ndarray]], member: int | None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The (weights, biases) of one ensemble member (all of them when ``member`` is None)."""
+    if member is None:
+        return views
+    return [w[member] for w in views[0]], [b[member] for b in views[1]]
+
+
+def infer(mlp: MLP, x: np.ndarray, member: int | None = None) -> np.ndarray:
+    """Forward pass with no graph, in blocks of :data:`INFERENCE_BLOCK` rows (of one ensemble
+    ``member`` only, when given)."""
+    weights, biases = member_views(mlp.numpy_views(), member)
     if x.dtype != np.float32 or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2 or len(x) <= INFERENCE_BLOCK:
@@ -192,13 +202,14 @@ def infer(mlp: MLP, x: np.ndarray) -> np.ndarray:
 
 
 class MLPFunction(torch.autograd.Function):
-    """``mlp(x)`` as one autograd node: ``apply(x, flat, mlp)`` with ``flat`` the MLP's parameter."""
+    """``mlp(x)`` as one autograd node: ``apply(x, flat, mlp, member)`` with ``flat`` the MLP's
+    parameter and ``member`` one ensemble member to run (None: the whole MLP)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, flat: torch.Tensor, mlp: MLP) -> torch.Tensor:
-        weights, biases = mlp.numpy_views()
+    def forward(ctx: Any, x: torch.Tensor, flat: torch.Tensor, mlp: MLP, member: int | None) -> torch.Tensor:
+        weights, biases = member_views(mlp.numpy_views(), member)
         out, inputs = forward(weights, biases, mlp.acts, x.detach().numpy())
-        ctx.mlp, ctx.inputs = mlp, inputs
+        ctx.mlp, ctx.inputs, ctx.member = mlp, inputs, member
         ctx.save_for_backward(x, flat)  # also guards against weights changed before backward
         return torch.from_numpy(out)
 
@@ -207,24 +218,37 @@ class MLPFunction(torch.autograd.Function):
         x, flat = ctx.saved_tensors
         mlp: MLP = ctx.mlp
         need_x, need_flat = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        member = ctx.member
         if torch.is_grad_enabled():  # create_graph=True: recompute in torch so the grads have a graph
-            return _differentiable_backward(mlp, x, flat, grad_out, need_x, need_flat)
-        grad_flat = np.empty(flat.shape if need_flat else 0, dtype=np.float32)  # every element written
-        grad_w, grad_b = mlp.layout.views(grad_flat) if need_flat else ([], [])
-        weights, _ = mlp.numpy_views()
+            return _differentiable_backward(mlp, x, flat, grad_out, need_x, need_flat, member)
+        # the kernels write every element of a whole network's gradient; other members' stay 0
+        alloc = np.empty if member is None else np.zeros
+        grad_flat = alloc(flat.shape if need_flat else 0, dtype=np.float32)
+        grad_w, grad_b = member_views(mlp.layout.views(grad_flat), member) if need_flat else ([], [])
+        weights, _ = member_views(mlp.numpy_views(), member)
         dout = grad_out.numpy() if grad_out.is_contiguous() else grad_out.contiguous().numpy()
         dx = backward(weights, mlp.acts, ctx.inputs, dout, grad_w, grad_b, need_x, need_flat)
         return (
             torch.from_numpy(dx) if dx is not None else None,
             torch.from_numpy(grad_flat) if need_flat else None,
             None,
+            None,
         )
 
 
 def _differentiable_backward(
-    mlp: MLP, x: torch.Tensor, flat: torch.Tensor, grad_out: torch.Tensor, need_x: bool, need_flat: bool
+    mlp: MLP,
+    x: torch.Tensor,
+    flat: torch.Tensor,
+    grad_out: torch.Tensor,
+    need_x: bool,
+    need_flat: bool,
+    member: int | None,
 ) -> tuple[torch.Tensor | None, ...]:
     wrt = [t for t, need in ((x, need_x), (flat, need_flat)) if need]
-    out = mlp.torch_forward(x, flat)
+    out = mlp.torch_forward(x, flat, member)
     grads = iter(torch.autograd.grad(out, wrt, grad_out, create_graph=True, allow_unused=True))
-    return (next(grads) if need_x else None, next(grads) if need_flat else None, None)
+    dx, dflat = (next(grads) if need_x else None), (next(grads) if need_flat else None)
+    if need_flat and dflat is None:  # allow_unused: a member's graph may not reach every element
+        dflat = torch.zeros_like(flat)
+    return (dx, dflat, None, None)

@@ -147,9 +147,11 @@ class MLP(nn.Module):
             self._grad_key = grad
         return self._grad_views
 
-    def torch_forward(self, x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    def torch_forward(self, x: torch.Tensor, flat: torch.Tensor, member: int | None = None) -> torch.Tensor:
         """The reference forward pass in plain torch ops (any device, dtype or transform)."""
         weights, biases = self.layout.tensor_views(flat)
+        if member is not None:
+            weights, biases = [w[member] for w in weights], [b[member] for b in biases]
         h = x
         for w, b, act in zip(weights, biases, self.acts):
             h = F.linear(h, w, b) if w.dim() == 2 else torch.baddbmm(b.unsqueeze(1), _members(h, w), w.mT)
@@ -159,14 +161,18 @@ class MLP(nn.Module):
                 h = torch.tanh(h)
         return h
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, member: int | None = None) -> torch.Tensor:
+        """The outputs for ``x``; of ensemble member ``member`` alone (B, out) when it is given
+        (TD3's actor loss reads the first critic only)."""
+        if member is not None and not 0 <= member < self.ensemble_size:
+            raise ValueError(f"member={member} is not a member of an ensemble of {self.ensemble_size}")
         if x.dim() != 2 and not self.ensemble_size:  # (..., in): run as (N, in) and restore
             return self(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.out_dim)
         if not kernels.usable(x, self.flat):
-            return self.torch_forward(x, self.flat)
+            return self.torch_forward(x, self.flat, member)
         if torch.is_grad_enabled() and (x.requires_grad or self.flat.requires_grad):
-            return kernels.MLPFunction.apply(x, self.flat, self)  # type: ignore[no-any-return]
-        return torch.from_numpy(kernels.infer(self, x.numpy()))
+            return kernels.MLPFunction.apply(x, self.flat, self, member)  # type: ignore[no-any-return]
+        return torch.from_numpy(kernels.infer(self, x.numpy(), member))
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """Outputs for a NumPy batch, without a graph: the acting path (kernels on the CPU)."""

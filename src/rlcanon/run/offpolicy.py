@@ -40,7 +40,9 @@ def box_head_bounds(head: Any, env_id: str) -> tuple[np.ndarray, np.ndarray]:
     """(centre, half-width) of a continuous action box, from the actor's head; a one-line refusal
     for discrete action spaces."""
     if not hasattr(head, "half_np"):
-        raise ConfigError(f"this algorithm needs a continuous (Box) action space; {env_id} has discrete actions")
+        raise ConfigError(
+            f"this algorithm needs a continuous (Box) action space; {env_id} has discrete actions"
+        )
     return head.mid_np, head.half_np
 
 
@@ -83,10 +85,8 @@ def replay_iterate(
     block = min(max(BLOCK_STEPS // c.train_freq, 1) * c.train_freq, remaining)
     stats: dict[str, list[torch.Tensor]] = {}
     for t in range(1, block + 1):
-        if agent.global_step < c.learning_starts:
-            actions = random_actions(n)
-        else:
-            actions = explore(stepper.obs)
+        warm = agent.global_step < c.learning_starts
+        actions = random_actions(n) if warm else explore(stepper.obs)
         agent.buffer.add(stepper.step(actions))
         agent.global_step += n
         if t % c.train_freq == 0 and agent.global_step >= c.learning_starts:
