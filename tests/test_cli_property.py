@@ -121,6 +121,10 @@ A2C_BASE = [
     "--env-id", "CartPole-v1", "--total-timesteps", "40", "--num-envs", "2", "--num-steps", "5",
     "--eval-episodes", "2", "--no-progress",
 ]
+SAC_BASE = [
+    "--env-id", "Pendulum-v1", "--total-timesteps", "80", "--learning-starts", "40", "--batch-size", "8",
+    "--hidden", "8", "--eval-episodes", "1", "--no-progress",
+]
 TABULAR_BASE = ["q-learning", "--env-id", "FrozenLake-v1", "--episodes", "3", "--no-progress"]
 ES_ENV_BASE = [
     "--env-id", "CartPole-v1", "--generations", "1", "--popsize", "4", "--eval-episodes", "2",
@@ -295,6 +299,8 @@ def base_argv(command: str, data: st.DataObject, tmp: Path, trained: Path) -> tu
         return ["train", "dqn"], ["train", "dqn", *DQN_BASE, *run]
     if command == "train a2c":
         return ["train", "a2c"], ["train", "a2c", *A2C_BASE, *run]
+    if command == "train sac":
+        return ["train", "sac"], ["train", "sac", *SAC_BASE, *run]
     if command == "tabular --resume":  # a fresh small run, then its resume with hostile flags
         code, _, err = run_cli(["tabular", *TABULAR_BASE, *run], tmp)
         assert code == 0, err
@@ -330,10 +336,10 @@ def base_argv(command: str, data: st.DataObject, tmp: Path, trained: Path) -> tu
 
 
 COMMANDS = [
-    "train ppo", "train ppo --resume", "train dqn", "train a2c", "eval", "plot", "list", "bandit",
-    "tabular", "tabular --resume", "es --problem", "es --env-id",
+    "train ppo", "train ppo --resume", "train dqn", "train a2c", "train sac", "eval", "plot", "list",
+    "bandit", "tabular", "tabular --resume", "es --problem", "es --env-id",
 ]  # fmt: skip
-EXAMPLES = 120  # per subcommand: 1440 command lines, about a minute on two cores
+EXAMPLES = 120  # per subcommand: 1560 command lines, about a minute on two cores
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -50,6 +50,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "ppo-norm": ("ppo", {"normalize_obs": True, "normalize_reward": True}),
     "a2c": ("a2c", {}),
     "sac": ("sac", {}),
+    "ppg": ("ppg", {}),
     "es-policy": ("es-policy", {}),
     "tabular": ("tabular", {}),
 }
@@ -58,6 +59,7 @@ RESUME_CMD = {
     "ppo": ["train", "ppo"],
     "a2c": ["train", "a2c"],
     "sac": ["train", "sac"],
+    "ppg": ["train", "ppg"],
     "es-policy": ["es", "openai-es"],
     "tabular": ["tabular", "q-learning"],
 }
@@ -111,6 +113,7 @@ NON_NEGATIVE = (
     "replay/terminated",
     "replay/dones",
     "replay/actions",
+    "phase/valid",
     "strategy/v",
     "strategy/seeds",
     "strategy/scalar/sigma",
@@ -127,6 +130,7 @@ BOUNDED_ABOVE = (
     "replay/terminated",
     "replay/dones",
     "replay/actions",
+    "phase/valid",
     "strategy/seeds",
 )
 """Keys with a known upper bound (a count <= 2**53, a flag <= 1, an action < n, a row index, a
@@ -428,6 +432,7 @@ COUNTERS = {
     "ppo": ("global_step",),
     "a2c": ("global_step",),
     "sac": ("global_step", "updates"),
+    "ppg": ("global_step",),
     "es-policy": ("global_step",),
     "tabular": ("global_step", "episode"),
 }
@@ -436,6 +441,7 @@ PROGRESS = {
     "ppo": "global_step",
     "a2c": "global_step",
     "sac": "global_step",
+    "ppg": "global_step",
     "tabular": "episode",
 }
 """The counter that is the budget's progress (ES: the strategy's generation)."""

@@ -38,6 +38,8 @@ def _rows(path):
     [
         ("ppo", ["--num-steps", "64"]),
         ("dqn", ["--learning-starts", "256", "--train-freq", "64", "--gradient-steps", "8"]),
+        # PPG: a phase of 4 rollouts of 128 steps, so kills land mid-phase as well
+        ("ppg", ["--num-steps", "64", "--policy-iterations", "4", "--aux-batch-size", "64"]),
         # (argparse takes the last --env-id; small networks and one update per 8 steps keep it short)
         (
             "sac",

@@ -1,10 +1,10 @@
-"""The lean Adam step is the stock fused Adam step, bit for bit."""
+"""The lean Adam and RMSprop steps are the stock steps, bit for bit."""
 
 import copy
 
 import torch
 
-from rlcanon.core.optim import LeanAdam, adam
+from rlcanon.core.optim import GradientStep, LeanAdam, LeanRMSprop, adam
 
 
 def test_lean_adam_matches_stock_fused_adam_bitwise():
@@ -41,3 +41,37 @@ def test_lean_adam_state_dict_round_trip():
     opt.step()
     other.step()
     assert torch.equal(p, q)
+
+
+def test_lean_rmsprop_matches_stock_rmsprop_bitwise():
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(300)), torch.nn.Parameter(torch.randn(7, 5))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    lean = GradientStep(a, 7e-4, eps=1e-5, optimizer="rmsprop", alpha=0.99).optimizer
+    stock = torch.optim.RMSprop(b, lr=7e-4, alpha=0.99, eps=1e-5, foreach=True)
+    assert isinstance(lean, LeanRMSprop)
+    for i in range(30):
+        for p, q in zip(a, b):
+            g = torch.randn_like(p)
+            p.grad, q.grad = g.clone(), g.clone()
+        lean.step()  # the first step creates the state through the stock path
+        stock.step()
+        if i == 10:
+            for opt in (lean, stock):
+                opt.param_groups[0]["lr"] = 3e-4
+    for p, q in zip(a, b):
+        assert torch.equal(p, q)
+        for key in ("square_avg", "step"):
+            assert torch.equal(lean.state[p][key], stock.state[q][key])
+
+
+def test_lean_rmsprop_takes_the_stock_step_for_momentum_and_centred():
+    for extra in ({"momentum": 0.9}, {"centered": True}):
+        p, q = torch.nn.Parameter(torch.ones(4)), torch.nn.Parameter(torch.ones(4))
+        lean = LeanRMSprop([p], lr=0.1, **extra)
+        stock = torch.optim.RMSprop([q], lr=0.1, **extra)
+        for k in range(3):
+            p.grad, q.grad = torch.full((4,), 0.5 - k), torch.full((4,), 0.5 - k)
+            lean.step()
+            stock.step()
+        assert torch.equal(p, q)

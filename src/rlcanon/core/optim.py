@@ -96,6 +96,43 @@ def lean_step_works() -> bool:
         return False
 
 
+class LeanRMSprop(torch.optim.RMSprop):
+    """``torch.optim.RMSprop(foreach=True)`` whose plain step (one group, no momentum, not centred,
+    no weight decay, state already created) calls the same multi-tensor kernels directly, in the
+    stock order, without the per-step bookkeeping (about 100 us a step here, a tenth of an A2C
+    iteration on CartPole). Anything else goes through the stock ``step``; a test checks bit
+    equality with the stock optimizer."""
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self.step = self._lean_step  # type: ignore[method-assign]
+
+    def _lean_step(self, closure: Callable[[], Any] | None = None) -> Any:
+        if closure is not None or len(self.param_groups) != 1:
+            return torch.optim.RMSprop.step(self, closure)
+        group = self.param_groups[0]
+        if group["momentum"] or group["centered"] or group["weight_decay"] or group["maximize"]:
+            return torch.optim.RMSprop.step(self, closure)
+        params, grads, squares, steps = [], [], [], []
+        for p in group["params"]:
+            state = self.state.get(p)
+            if p.grad is None or not state or p.grad.is_sparse or torch.is_complex(p):
+                return torch.optim.RMSprop.step(self, closure)
+            params.append(p)
+            grads.append(p.grad)
+            squares.append(state["square_avg"])
+            steps.append(state["step"])
+        alpha, eps, lr = float(group["alpha"]), float(group["eps"]), float(group["lr"])
+        with torch.no_grad():
+            torch._foreach_add_(steps, 1)
+            torch._foreach_mul_(squares, alpha)
+            torch._foreach_addcmul_(squares, grads, grads, value=1 - alpha)
+            avg = torch._foreach_sqrt(squares)
+            torch._foreach_add_(avg, eps)
+            torch._foreach_addcdiv_(params, grads, avg, value=-lr)
+        return None
+
+
 def adam(params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
     """Adam on torch's fused kernel where it exists (:class:`LeanAdam`, about 2x faster per step
     than the stock fused optimizer on small nets here), falling back to the multi-tensor one."""
@@ -128,7 +165,7 @@ class GradientStep:
         if optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = adam(self.params, lr=lr, eps=eps)
         elif optimizer == "rmsprop":
-            self.optimizer = torch.optim.RMSprop(self.params, lr=lr, alpha=alpha, eps=eps, foreach=True)
+            self.optimizer = LeanRMSprop(self.params, lr=lr, alpha=alpha, eps=eps, foreach=True)
         else:
             raise ValueError(f"optimizer={optimizer!r}; choose 'adam' or 'rmsprop'")
         self.max_grad_norm = max_grad_norm
