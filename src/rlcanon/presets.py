@@ -141,6 +141,25 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "total_timesteps": 200_000,
         },
         "Acrobot-v1": {**A2C_CLASSIC, "total_timesteps": 500_000},
+        # the Zoo's Pendulum-v1 block, whose -163 relies on gSDE (use_sde), which rlcanon lacks, and on
+        # ortho_init=False (rlcanon's A2C always uses orthogonal init). Without them it does not
+        # solve Pendulum here: -945 at 1M steps on seed 1 (docs/a2c.md)
+        "Pendulum-v1": {
+            "normalize_obs": True,
+            "normalize_reward": True,
+            "num_envs": 8,
+            "num_steps": 8,
+            "gae_lambda": 0.9,
+            "vf_coef": 0.4,
+            "gamma": 0.9,
+            "ent_coef": 0.0,
+            "max_grad_norm": 0.5,
+            "norm_adv": False,
+            "learning_rate": 7e-4,
+            "anneal_lr": True,
+            "log_std_init": -2.0,
+            "total_timesteps": 1_000_000,
+        },
         "MountainCar-v0": {**A2C_CLASSIC, "total_timesteps": 1_000_000},
     },
     "ppo": {
