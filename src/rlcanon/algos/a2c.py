@@ -28,6 +28,7 @@ from rlcanon.core.optim import GradientStep
 from rlcanon.envs.episodes import episode_metrics
 from rlcanon.envs.factory import EnvSpecLike
 from rlcanon.envs.training import TrainingEnv
+from rlcanon.fused import accelerated
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import ValueCritic
 from rlcanon.run.config import OnPolicyConfig, check_rate
@@ -61,6 +62,7 @@ class A2CConfig(OnPolicyConfig):
         check_choice("optimizer", self.optimizer, ["rmsprop", "adam"])
 
 
+@accelerated
 def a2c_loss(
     actor: Actor, critic: ValueCritic, batch: dict[str, torch.Tensor], vf_coef: float, ent_coef: float
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -150,6 +150,8 @@ class TD3Agent:
         self.device = resolve_device(c.device, pixels=False)
         self.actor.to(self.device)
         self.critic.to(self.device)
+        # (centre, half-width) of the action box as tensors, for target smoothing
+        self.box = tuple(torch.as_tensor(b, device=self.device) for b in self.bounds)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_step = GradientStep(self.actor.parameters(), c.learning_rate)
@@ -204,9 +206,7 @@ class TD3Agent:
             next_actions = head.mode(self.actor_target(batch["next_obs"]))
             if c.target_policy_noise > 0:
                 noise = torch.randn_like(next_actions) * c.target_policy_noise
-                next_actions = smoothed_target_actions(
-                    next_actions, noise, c.target_noise_clip, head.center, head.scale
-                )
+                next_actions = smoothed_target_actions(next_actions, noise, c.target_noise_clip, *self.box)
             next_q = self.critic_target(batch["next_obs"], next_actions)
             y = clipped_double_q_target(batch["rewards"], batch["discounts"], next_q)
         q = self.critic(obs, batch["actions"])

@@ -39,7 +39,7 @@ from rlcanon.nets.kernels import usable
 F = TypeVar("F", bound=Callable[..., Any])
 
 _enabled = True
-_MODULES = ("rlcanon.fused.ppo", "rlcanon.fused.td")
+_MODULES = ("rlcanon.fused.ppo", "rlcanon.fused.td", "rlcanon.fused.a2c")
 
 
 @dataclass(frozen=True)

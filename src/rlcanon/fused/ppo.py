@@ -32,7 +32,7 @@ from rlcanon.nets.mlp import MLP
 LOG_2PI = math.log(2 * math.pi)
 
 
-def _head_terms(o: np.ndarray, act: np.ndarray, log_std: np.ndarray | None) -> tuple[Any, ...]:
+def head_terms(o: np.ndarray, act: np.ndarray, log_std: np.ndarray | None) -> tuple[Any, ...]:
     """(log pi(a|s), entropy per row, context for the gradient)."""
     if log_std is None:  # categorical
         z = o - o.max(axis=1, keepdims=True)
@@ -46,6 +46,23 @@ def _head_terms(o: np.ndarray, act: np.ndarray, log_std: np.ndarray | None) -> t
     logp = (-0.5 * zz * zz).sum(axis=1) - (log_std.sum() + 0.5 * LOG_2PI * d)
     ent = np.full(len(o), log_std.sum() + (0.5 + 0.5 * LOG_2PI) * d, dtype=np.float32)
     return logp, ent, zz
+
+
+def head_grads(
+    head_ctx: Any, act: np.ndarray, ls: np.ndarray | None, dlogp: np.ndarray, ent_coef: float, inv_n: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """d(loss)/d(actor outputs), and d(loss)/d(log std) for a Gaussian head (else None), for a loss
+    sum_i dlogp_i log pi(a_i|s_i) - ent_coef mean_i H_i (``head_ctx`` from :func:`head_terms`)."""
+    if ls is None:
+        probs, logp_all, ent_rows, rows = head_ctx
+        dout = -probs * dlogp[:, None]  # d log softmax_a / d logits = onehot(a) - p
+        dout[rows, act] += dlogp
+        if ent_coef:
+            dout += (ent_coef * inv_n) * probs * (logp_all + ent_rows[:, None])
+        return dout, None
+    zz = head_ctx
+    dout = dlogp[:, None] * zz * np.exp(-ls)
+    return dout, (dlogp[:, None] * (zz * zz - 1.0)).sum(axis=0) - ent_coef
 
 
 def ppo_compute(
@@ -69,7 +86,7 @@ def ppo_compute(
     head = actor.head
     log_std = head.log_std if isinstance(head, DiagGaussianHead) else None
     ls = None if log_std is None else log_std.detach().numpy()
-    logp, ent, head_ctx = _head_terms(o, act, ls)
+    logp, ent, head_ctx = head_terms(o, act, ls)
     # (sums times 1/n and minimum/maximum: np.mean and np.clip add microseconds of wrapper code)
     log_ratio = logp - b["logp"].numpy()
     ratio = np.exp(log_ratio)
@@ -95,17 +112,9 @@ def ppo_compute(
     )
     grads: dict[int, np.ndarray] = {}
     dlogp = np.where(s1 <= s2, adv * ratio, 0.0) * -inv_n
-    if log_std is None:
-        probs, logp_all, ent_rows, rows = head_ctx
-        dout = -probs * dlogp[:, None]  # d log softmax_a / d logits = onehot(a) - p
-        dout[rows, act] += dlogp
-        if ent_coef:
-            dout += (ent_coef * inv_n) * probs * (logp_all + ent_rows[:, None])
-    else:
-        zz = head_ctx
-        dout = dlogp[:, None] * zz * np.exp(-ls)
-        g_std = (dlogp[:, None] * (zz * zz - 1.0)).sum(axis=0) - ent_coef
-        grads[id(log_std)] = _into(bufs.get(id(log_std)), g_std)
+    dout, g_std = head_grads(head_ctx, act, ls, dlogp, ent_coef, inv_n)
+    if log_std is not None:
+        grads[id(log_std)] = into(bufs.get(id(log_std)), g_std)
     aid, cid = id(actor.net.flat), id(critic.net.flat)
     grads[aid] = mlp_backward(actor.net, a_cache, dout.astype(np.float32, copy=False), bufs.get(aid))
     dv = (dv * (vf_coef * inv_n)).astype(np.float32)[:, None]
@@ -113,7 +122,7 @@ def ppo_compute(
     return float(loss), stats, grads
 
 
-def _into(buf: np.ndarray | None, value: np.ndarray) -> np.ndarray:
+def into(buf: np.ndarray | None, value: np.ndarray) -> np.ndarray:
     if buf is None:
         return value.astype(np.float32)
     buf[...] = value
@@ -135,7 +144,9 @@ class PPOLoss(EagerLoss):
         return loss, torch.from_numpy(stats), grads
 
 
-def _applies(actor: Any, critic: Any, batch: dict[str, torch.Tensor], *args: Any) -> bool:
+def actor_critic_applies(
+    actor: Any, critic: Any, batch: dict[str, torch.Tensor], *args: Any, **kwargs: Any
+) -> bool:
     if not (isinstance(actor, Actor) and isinstance(critic, ValueCritic)):
         return False
     if type(actor.head) not in (CategoricalHead, DiagGaussianHead) or not torch.is_grad_enabled():
@@ -162,7 +173,7 @@ def _fit(update: Any, batches: list[tuple[Any, ...]], stop: Any = None) -> list[
     """The steps of ``update.fit(ppo_loss, batches, stop)`` without autograd."""
 
     actor, critic = batches[0][0], batches[0][1]
-    if not _applies(*batches[0]) or any(b[0] is not actor or b[1] is not critic for b in batches):
+    if not actor_critic_applies(*batches[0]) or any(b[0] is not actor or b[1] is not critic for b in batches):
         return None
     params = update.params
     wanted = [actor.net.flat, critic.net.flat]
@@ -219,4 +230,4 @@ def _examples(seed: int) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
     return cases
 
 
-register("rlcanon.algos.ppo.ppo_loss", Accelerator(_applies, _run, _examples, _fit))
+register("rlcanon.algos.ppo.ppo_loss", Accelerator(actor_critic_applies, _run, _examples, _fit))

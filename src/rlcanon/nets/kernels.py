@@ -161,15 +161,21 @@ def _ensemble_backward(
     need_params: bool,
 ) -> np.ndarray | None:
     shared, caches = inputs[0], inputs[1:]
-    dxs = []
+    dxs: list[np.ndarray] = []
     for e, cache in enumerate(caches):
         gw = [g[e] for g in grad_w] if need_params else []
         gb = [g[e] for g in grad_b] if need_params else []
         dx = backward([w[e] for w in weights], acts, cache, dout[e], gw, gb, need_dx, need_params)
-        dxs.append(dx)
+        if dx is not None:
+            dxs.append(dx)
     if not need_dx:
         return None
-    return sum(dxs[1:], dxs[0]) if shared else np.stack(dxs)  # type: ignore[arg-type]
+    if not shared:
+        return np.stack(dxs)
+    total = dxs[0]
+    for dx in dxs[1:]:
+        total = total + dx
+    return total
 
 
 def _member(x: np.ndarray, e: int) -> np.ndarray:
