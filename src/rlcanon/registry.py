@@ -32,6 +32,9 @@ class Entry:
     resume tests use them)."""
     smoke_env: str = "CartPole-v1"
     presets: Presets = field(default_factory=Presets)
+    actions: tuple[str, ...] = ("discrete", "continuous")
+    """The action spaces a deep RL entry trains on; it refuses the others in one line (a test
+    checks both)."""
 
     @property
     def config(self) -> type:
@@ -72,6 +75,7 @@ def _entries() -> dict[str, Entry]:
                 "buffer_size": 2048,
             },
             presets=Presets(p.PRESETS["dqn"], p.VALUE_BASED_RULES),
+            actions=("discrete",),
         ),
         Entry(
             "ppo",
@@ -113,6 +117,7 @@ def _entries() -> dict[str, Entry]:
             smoke={"total_timesteps": 300, "learning_starts": 100, "batch_size": 32, "hidden": (32, 32)},
             smoke_env="Pendulum-v1",
             presets=Presets(p.PRESETS["sac"]),
+            actions=("continuous",),
         ),
         Entry(
             "ppg",
@@ -143,6 +148,7 @@ def _entries() -> dict[str, Entry]:
             smoke={"total_timesteps": 300, "learning_starts": 100, "batch_size": 32, "hidden": (32, 32)},
             smoke_env="Pendulum-v1",
             presets=Presets(p.PRESETS["td3"]),
+            actions=("continuous",),
         ),
         Entry(
             "ddpg",
@@ -154,6 +160,7 @@ def _entries() -> dict[str, Entry]:
             smoke={"total_timesteps": 300, "learning_starts": 100, "batch_size": 32, "hidden": (32, 32)},
             smoke_env="Pendulum-v1",
             presets=Presets(p.PRESETS["ddpg"]),
+            actions=("continuous",),
         ),
         Entry(
             "es-policy",

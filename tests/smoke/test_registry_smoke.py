@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rlcanon
-from rlcanon.registry import ENTRIES, make_config
+from rlcanon.registry import ALGOS, ENTRIES, make_config
 from rlcanon.run.logger import read_metrics
 from rlcanon.runs import evaluate_run, resume
 
@@ -95,3 +95,20 @@ def test_env_factory_and_instance_are_accepted(run_dir):
     cfg1 = PPOConfig(total_timesteps=128, num_envs=1, num_steps=64, batch_size=64, eval_episodes=1)
     result = train(cfg1, env=gym.make("CartPole-v1"), run_dir=run_dir.parent / "inst", progress=False)
     assert result.summary["env_id"] == "CartPole-v1"
+
+
+ACTION_ENVS = {"discrete": "CartPole-v1", "continuous": "Pendulum-v1"}
+
+
+@pytest.mark.parametrize("kind", sorted(ACTION_ENVS))
+@pytest.mark.parametrize("name", sorted(ALGOS))
+def test_every_algorithm_trains_on_the_action_spaces_it_declares_and_refuses_the_others(name, kind, run_dir):
+    entry = ALGOS[name]
+    config = make_config(name, ACTION_ENVS[kind], eval_episodes=1, **entry.smoke)
+    if kind in entry.actions:
+        result = entry.train(config, run_dir=run_dir, progress=False)
+        assert math.isfinite(result.summary["eval_return_mean"])
+        return
+    with pytest.raises(rlcanon.ConfigError, match="action space") as err:
+        entry.train(config, run_dir=run_dir, progress=False)
+    assert "\n" not in str(err.value)
