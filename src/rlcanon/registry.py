@@ -120,6 +120,16 @@ def _entries() -> dict[str, Entry]:
             actions=("continuous",),
         ),
         Entry(
+            "sac-discrete",
+            "deep",
+            "rlcanon.algos.sac_discrete",
+            "DiscreteSACConfig",
+            "DiscreteSACAgent",
+            "Soft actor-critic for discrete actions: exact sums over the actions, automatic temperature",
+            smoke={"total_timesteps": 300, "learning_starts": 100, "batch_size": 32, "hidden": (32, 32)},
+            actions=("discrete",),
+        ),
+        Entry(
             "ppg",
             "deep",
             "rlcanon.algos.ppg",
