@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -38,7 +39,6 @@ from rlcanon.envs.training import TrainingEnv
 from rlcanon.errors import ConfigError
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import DiscreteQ
-from rlcanon.nets.heads import CategoricalHead
 from rlcanon.run.config import OffPolicyConfig
 from rlcanon.run.offpolicy import replay_iterate
 from rlcanon.run.state import Parts
@@ -111,17 +111,14 @@ class DiscreteSACAgent:
         self.env = TrainingEnv(config, env)
         self.envs, self.observation_space, self.action_space = self.env.envs, *self.env.spaces
         c, obs_dim = config, self.env.obs_dim
-        try:
-            self.actor = Actor(obs_dim, self.action_space, c.hidden, "relu", orthogonal=False, out_gain=None)
-            if not isinstance(self.actor.head, CategoricalHead):
-                raise ConfigError(
-                    f"sac-discrete needs a discrete action space; {c.env_id} has {self.action_space} "
-                    f"(use 'sac' for a Box action space)"
-                )
-        except Exception:
+        if not isinstance(self.action_space, gym.spaces.Discrete):
             self.envs.close()
-            raise
-        self.n_actions = self.actor.head.out_dim
+            raise ConfigError(
+                f"sac-discrete needs a discrete action space; {c.env_id} has {self.action_space} "
+                f"(use 'sac' for a Box action space)"
+            )
+        self.actor = Actor(obs_dim, self.action_space, c.hidden, "relu", orthogonal=False, out_gain=None)
+        self.n_actions = int(self.action_space.n)
         self.critic = DiscreteQ((obs_dim,), self.n_actions, c.hidden, ensemble_size=c.n_critics)
         self.temperature = Temperature(c.alpha)
         self.device = resolve_device(c.device, pixels=False)
