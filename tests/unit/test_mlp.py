@@ -161,3 +161,18 @@ def test_one_member_of_an_ensemble_matches_plain_torch(frozen):
         assert not weights[0][0].any() and not weights[0][2].any() and weights[0][1].any()
     with pytest.raises(ValueError, match="not a member"):
         mlp(x, member=3)
+
+
+def test_frozen_restores_each_parameters_flag_and_skips_parameter_gradients():
+    from rlcanon.nets.mlp import frozen
+
+    mlp = MLP(3, (8,), 1)
+    extra = torch.nn.Parameter(torch.ones(1), requires_grad=False)
+    mlp.register_parameter("extra", extra)
+    x = torch.randn(4, 3, requires_grad=True)
+    with frozen(mlp):
+        assert not mlp.flat.requires_grad
+        out = mlp(x).sum()
+    out.backward()
+    assert x.grad is not None and mlp.flat.grad is None
+    assert mlp.flat.requires_grad and not extra.requires_grad  # each flag as it was

@@ -37,6 +37,7 @@ from rlcanon.envs.factory import EnvSpecLike
 from rlcanon.envs.training import TrainingEnv
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import ContinuousQ
+from rlcanon.nets.mlp import frozen
 from rlcanon.run.config import OffPolicyConfig
 from rlcanon.run.offpolicy import box_head_bounds, make_replay_buffer, replay_iterate, uniform_actions
 from rlcanon.run.state import Parts
@@ -180,13 +181,8 @@ class SACAgent:
         q = self.critic(obs, batch["actions"])
         q_loss = twin_q_loss(q, y)
         self.critic_step(q_loss)
-        # the policy's loss goes through the critics, but only the actor is stepped: the critics'
-        # own parameter gradients are not needed, so they are not computed
-        self.critic.requires_grad_(False)
-        try:
+        with frozen(self.critic):  # the policy's loss goes through the critics; only the actor steps
             pi_loss = policy_loss(log_prob, self.critic(obs, actions_pi), alpha)
-        finally:
-            self.critic.requires_grad_(True)
         self.actor_step(pi_loss)
         polyak_update(self.critic_target, self.critic, c.tau)
         stats["loss/critic"] = q_loss.detach()

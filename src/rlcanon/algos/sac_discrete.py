@@ -39,6 +39,7 @@ from rlcanon.envs.training import TrainingEnv
 from rlcanon.errors import ConfigError
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import DiscreteQ
+from rlcanon.nets.mlp import frozen
 from rlcanon.run.config import OffPolicyConfig
 from rlcanon.run.offpolicy import replay_iterate
 from rlcanon.run.state import Parts
@@ -188,7 +189,7 @@ class DiscreteSACAgent:
         q = self.critic(obs)
         q_loss = discrete_q_loss(q, batch["actions"], y)
         self.critic_step(q_loss)
-        with torch.no_grad():  # the policy's loss needs Q(s, .) only as numbers: no graph through it
+        with frozen(self.critic):  # the policy's loss takes Q(s, .) as constants (eq. 12)
             q_now = self.critic(obs)
         pi_loss = discrete_policy_loss(probs, log_probs, q_now, alpha)
         self.actor_step(pi_loss)

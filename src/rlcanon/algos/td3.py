@@ -35,6 +35,7 @@ from rlcanon.envs.factory import EnvSpecLike
 from rlcanon.envs.training import TrainingEnv
 from rlcanon.nets.actor import Actor
 from rlcanon.nets.critics import ContinuousQ
+from rlcanon.nets.mlp import frozen
 from rlcanon.run.config import OffPolicyConfig
 from rlcanon.run.offpolicy import box_head_bounds, make_replay_buffer, replay_iterate, uniform_actions
 from rlcanon.run.state import Parts
@@ -214,12 +215,9 @@ class TD3Agent:
         self.critic_step(q_loss)
         stats = {"loss/critic": q_loss.detach(), "charts/q_mean": q.detach().mean()}
         if (self.updates + 1) % c.policy_delay == 0:
-            self.critic.requires_grad_(False)  # the actor's loss needs no critic parameter gradients
-            try:
+            with frozen(self.critic):  # the actor's loss goes through Q_1; only the actor steps
                 q_first = self.critic(obs, head.mode(self.actor(obs)), member=0)
-                pi_loss = deterministic_policy_loss(q_first)
-            finally:
-                self.critic.requires_grad_(True)
+            pi_loss = deterministic_policy_loss(q_first)
             self.actor_step(pi_loss)
             polyak_update(self.critic_target, self.critic, c.tau)
             polyak_update(self.actor_target, self.actor, c.tau)

@@ -13,9 +13,10 @@ are (E, out, in), the input is (B, in) shared by every member or (E, B, in), and
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -185,6 +186,20 @@ class MLP(nn.Module):
     def extra_repr(self) -> str:
         members = f", ensemble_size={self.ensemble_size}" if self.ensemble_size else ""
         return f"dims={self.dims}, acts={self.acts}{members}"
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """``module``'s parameters as constants inside the block: a loss may differentiate through the
+    module (an actor's loss through its critic) without computing the module's own parameter
+    gradients, which the MLP kernels then skip. Their previous flags come back afterwards."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def _members(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
