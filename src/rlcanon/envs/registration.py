@@ -6,6 +6,7 @@ OWN_ENVS = {
     "rlcanon/Chain-v0": "rlcanon.envs.toy:chain",
     "rlcanon/RiverSwim-v0": "rlcanon.envs.toy:river_swim",
     "rlcanon/GridWorld-v0": "rlcanon.envs.toy:gridworld",
+    "rlcanon/UTrap-v0": "rlcanon.envs.utrap:utrap",
 }
 MAX_EPISODE_STEPS = 200
 
