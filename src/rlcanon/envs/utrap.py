@@ -106,7 +106,8 @@ def behaviour(env: gym.Env) -> np.ndarray:
 
 def inside_trap(x: float, y: float) -> bool:
     """True for a point inside the U (between the side walls and below the closed side)."""
-    return VERTICAL_WALLS[0][0] < x < VERTICAL_WALLS[1][0] and VERTICAL_WALLS[0][1] <= y < HORIZONTAL_WALLS[0][0]
+    (left, bottom, _), (right, _, _) = VERTICAL_WALLS
+    return left < x < right and bottom <= y < HORIZONTAL_WALLS[0][0]
 
 
 def utrap(**kwargs: Any) -> UTrapEnv:

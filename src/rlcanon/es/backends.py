@@ -21,13 +21,11 @@ from rlcanon.es.rollout import PolicySpec, evaluate_many
 class Backend(Protocol):
     workers: int
 
-    def evaluate(self, job: dict[str, Any]) -> list[tuple[int, float, int, np.ndarray]]: ...
+    def evaluate(self, job: dict[str, Any]) -> list[tuple[Any, ...]]: ...
     def close(self) -> None: ...
 
 
-def run_job(
-    spec: PolicySpec, job: dict[str, Any], indices: list[int]
-) -> list[tuple[int, float, int, np.ndarray]]:
+def run_job(spec: PolicySpec, job: dict[str, Any], indices: list[int]) -> list[tuple[Any, ...]]:
     """Rebuild the candidates ``indices`` of a generation and evaluate them (runs on any worker)."""
     from rlcanon.es.openai_es import population_from_seeds
 
@@ -39,7 +37,14 @@ def run_job(
     else:
         thetas = job["population"][indices]
     return evaluate_many(
-        spec, thetas, indices, job["run_seed"], job["generation"], job["obs_mean"], job["obs_std"]
+        spec,
+        thetas,
+        indices,
+        job["run_seed"],
+        job["generation"],
+        job["obs_mean"],
+        job["obs_std"],
+        job.get("behaviour"),  # novelty search: also each candidate's behaviour characterisation
     )
 
 
@@ -54,14 +59,14 @@ class LocalBackend:
     def __init__(self, spec: PolicySpec, workers: int = 1) -> None:
         self.spec, self.workers = spec, 1
 
-    def evaluate(self, job: dict[str, Any]) -> list[tuple[int, float, int, np.ndarray]]:
+    def evaluate(self, job: dict[str, Any]) -> list[tuple[Any, ...]]:
         return run_job(self.spec, job, list(range(job["popsize"])))
 
     def close(self) -> None:
         pass
 
 
-def _pool_job(args: tuple[PolicySpec, dict[str, Any], list[int]]) -> list[tuple[int, float, int, np.ndarray]]:
+def _pool_job(args: tuple[PolicySpec, dict[str, Any], list[int]]) -> list[tuple[Any, ...]]:
     return run_job(*args)
 
 
@@ -72,7 +77,7 @@ class ProcessBackend:
         self.spec, self.workers = spec, workers
         self.pool = mp.get_context("spawn").Pool(workers, initializer=_single_thread)
 
-    def evaluate(self, job: dict[str, Any]) -> list[tuple[int, float, int, np.ndarray]]:
+    def evaluate(self, job: dict[str, Any]) -> list[tuple[Any, ...]]:
         parts = self.pool.map(_pool_job, [(self.spec, job, c) for c in _chunks(job["popsize"], self.workers)])
         return [r for part in parts for r in part]
 
@@ -135,7 +140,7 @@ class RayBackend:
         self._remote = ray.remote(num_cpus=1)(run_job)
         self._spec_ref = ray.put(spec)
 
-    def evaluate(self, job: dict[str, Any]) -> list[tuple[int, float, int, np.ndarray]]:
+    def evaluate(self, job: dict[str, Any]) -> list[tuple[Any, ...]]:
         job_ref = self.ray.put(job)
         futures = [
             self._remote.remote(self._spec_ref, job_ref, c) for c in _chunks(job["popsize"], self.workers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,18 +161,21 @@ def evaluate(
     obs_mean: np.ndarray,
     obs_std: np.ndarray,
     env: gym.Env,
+    behaviours: list[np.ndarray] | None = None,
 ) -> tuple[float, int, np.ndarray]:
-    """Mean return over episodes, env steps, and [sum, sum of squares] of raw observations."""
+    """Mean return over episodes, env steps, and [sum, sum of squares] of raw observations. With
+    ``behaviours`` (a list), the final observation and info of each episode are appended to it as
+    ``(obs, info)`` (what a behaviour characterisation reads, as in Conti et al. 2018)."""
     total, steps = 0.0, 0
     stats = np.zeros((2, spec.sizes[0]))
     for seed in seeds:
-        obs, _ = env.reset(seed=seed)
+        obs, info = env.reset(seed=seed)
         done = False
         while not done:
             o = np.asarray(obs, dtype=np.float64).reshape(-1)
             stats[0] += o
             stats[1] += o * o
-            obs, r, term, trunc, _ = env.step(spec.act(theta, (o - obs_mean) / obs_std))
+            obs, r, term, trunc, info = env.step(spec.act(theta, (o - obs_mean) / obs_std))
             total += float(r)
             steps += 1
             done = term or trunc
@@ -179,6 +183,8 @@ def evaluate(
                 raise NonFiniteError(f"the environment returned a non-finite reward ({r}) or return")
         if not math.isfinite(stats[1].sum()):  # a NaN or infinite observation, checked per episode
             raise NonFiniteError("the environment returned a non-finite (or overflowing) observation")
+        if behaviours is not None:
+            behaviours.append((np.asarray(obs, dtype=np.float64).reshape(-1), info))
     return total / len(seeds), steps, stats
 
 
@@ -190,16 +196,24 @@ def evaluate_many(
     generation: int,
     obs_mean: np.ndarray,
     obs_std: np.ndarray,
-) -> list[tuple[int, float, int, np.ndarray]]:
-    """(index, return, steps, obs stats) for each candidate row of ``thetas``. One env serves the
-    whole call (made here, closed here: no env outlives a job)."""
+    behaviour: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None,
+) -> list[tuple[Any, ...]]:
+    """(index, return, steps, obs stats) for each candidate row of ``thetas``; with ``behaviour``
+    (a picklable function of an episode's final observation and info), a fifth element: its mean
+    over the candidate's episodes, the behaviour characterisation of novelty search. One env serves
+    the whole call (made here, closed here: no env outlives a job)."""
     env = spec.make_env()
     try:
-        out = []
+        out: list[tuple[Any, ...]] = []
         for theta, j in zip(thetas, indices):
             seeds = [episode_seed(run_seed, generation, j, e) for e in range(spec.episodes)]
-            ret, steps, stats = evaluate(spec, theta, seeds, obs_mean, obs_std, env)
-            out.append((j, ret, steps, stats))
+            ends: list[Any] | None = [] if behaviour is not None else None
+            ret, steps, stats = evaluate(spec, theta, seeds, obs_mean, obs_std, env, ends)
+            if behaviour is None or ends is None:
+                out.append((j, ret, steps, stats))
+            else:
+                bc = np.mean([np.asarray(behaviour(o, i), dtype=np.float64) for o, i in ends], axis=0)
+                out.append((j, ret, steps, stats, bc))
         return out
     finally:
         env.close()
