@@ -47,7 +47,8 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str
 
 def compare(stats: dict, ours: str, theirs: str) -> dict[str, Any] | None:
     """Pairs solved by each side, and the aRT ratios ours / theirs on the pairs both solve."""
-    pairs = sorted({(d, f) for (o, d, f) in stats if o == ours} & {(d, f) for (o, d, f) in stats if o == theirs})
+    pairs_ours = {(d, f) for (o, d, f) in stats if o == ours}
+    pairs = sorted(pairs_ours & {(d, f) for (o, d, f) in stats if o == theirs})
     if not pairs:
         return None
     solved_ours = [p for p in pairs if stats[(ours, *p)]["solved"]]
@@ -86,9 +87,10 @@ def fmt(x: float | None) -> str:
 
 def table(stats: dict) -> str:
     """Markdown: per (dimension, function), successes/runs, aRT and the ratio, per comparison."""
-    present = [c for c in COMPARISONS if any(k[0] == c[0] for k in stats) and any(k[0] == c[1] for k in stats)]
+    names = {k[0] for k in stats}
+    present = [c for c in COMPARISONS if c[0] in names and c[1] in names]
     head = ["f", "n"]
-    for ours, theirs in present:
+    for ours, _ in present:
         scheme = ours.split("-")[1].upper()
         head += [f"{scheme} rlcanon hits", f"{scheme} pycma hits", "rlcanon aRT", "pycma aRT", "ratio"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -28,6 +28,7 @@ Per-run records go to OUT/runs.jsonl (one JSON line per optimizer and problem); 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -44,7 +45,7 @@ SIGMA0 = 2.0  # Hansen 2009 (BIPOP-CMA-ES on BBOB-2009): sigma0 = 2 for x0 in [-
 X0_HALF_WIDTH = 4.0  # ibid.: x0 uniform in [-4, 4]^n, inside the BBOB domain [-5, 5]^n
 
 
-class StopRun(Exception):
+class StopRunError(Exception):
     """Raised by the objective when the target is hit or the budget is spent: ends the run there."""
 
 
@@ -60,12 +61,12 @@ class BudgetedProblem:
 
     def value(self, x: Any) -> float:
         if self.evaluations >= self.budget:
-            raise StopRun
+            raise StopRunError
         y = float(self.problem(x))
         self.evaluations += 1
         if self.problem.final_target_hit:
             self.hit_at = self.evaluations
-            raise StopRun
+            raise StopRunError
         return y
 
     def batch(self, X: Any) -> Any:
@@ -160,10 +161,8 @@ def run_one(
     seed = 1 + instance + 100 * function + 10_000 * dim  # pycma takes 0 as "seed from the clock"
     obj, counter = BudgetedProblem(problem, budget), RestartCounter(observer, problem)
     start = time.perf_counter()
-    try:
+    with contextlib.suppress(StopRunError):  # the wrapper ends every run that hits or spends all
         OPTIMIZERS[name](obj, x0, seed, restarts, counter)
-    except StopRun:
-        pass
     wall = time.perf_counter() - start
     problem.free()  # the bbob observer takes one problem at a time
     return {
@@ -209,11 +208,13 @@ def benchmark(args: argparse.Namespace, names: list[str]) -> None:
             for function in functions:
                 for instance in instances:
                     for name in names:
-                        rec = run_one(suite, observers[name], name, (function, dim, instance), budget, args.restarts)
+                        key = (function, dim, instance)
+                        rec = run_one(suite, observers[name], name, key, budget, args.restarts)
                         totals[name] += rec["wall_s"]
                         log.write(json.dumps(rec) + "\n")
                         log.flush()
-                print(f"{time.strftime('%H:%M:%S')} d={dim} f{function} done; wall so far {totals}", flush=True)
+                so_far = {k: round(v, 1) for k, v in totals.items()}
+                print(f"{time.strftime('%H:%M:%S')} {dim}-D f{function} done; wall (s) {so_far}", flush=True)
     observers.clear()  # cocoex 2.8's Observer.free() raises; dropping the objects finalises the logs
     print("wall time per optimizer (s):", {k: round(v, 1) for k, v in totals.items()}, flush=True)
 
