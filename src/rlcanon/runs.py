@@ -17,7 +17,13 @@ from rlcanon.envs.factory import EnvSpecLike
 from rlcanon.errors import CheckpointError, ConfigError
 from rlcanon.registry import Entry, get_entry
 from rlcanon.run import checkpoint as ckpt
-from rlcanon.run.harness import TrainResult, evaluate_learner, load_learner_state, train_run
+from rlcanon.run.harness import (
+    TrainResult,
+    attach_run_dir,
+    evaluate_learner,
+    load_learner_state,
+    train_run,
+)
 from rlcanon.run.rundir import read_config
 
 MUTABLE = ("device",)
@@ -111,6 +117,7 @@ def _load_learner(
     arrays, state = ckpt.load_checkpoint(ckpt_dir)
     with preserved_global_rng():
         learner = entry.make(config, env if env is not None else config.env_id, seed_everything(config.seed))
+    attach_run_dir(learner, Path(run_dir))
     try:
         load_learner_state(entry.name, learner, arrays, state, str(ckpt_dir))
     except BaseException:

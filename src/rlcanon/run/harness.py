@@ -171,6 +171,14 @@ def load_learner_state(
         on_restore()
 
 
+def attach_run_dir(learner: Learner, path: Path) -> None:
+    """Tell a learner whose work lives in files of its own beside its checkpoints (PBT's members'
+    run directories) where its run directory is, before anything is restored into it."""
+    attach = getattr(learner, "attach_run_dir", None)
+    if attach is not None:
+        attach(Path(path))
+
+
 class Session:
     """One training session of a run: builds the learner, restores it, loops, saves, summarises."""
 
@@ -178,6 +186,7 @@ class Session:
         self.algo, self.config, self.env, self.path = algo, config, env, path
         self.rng = seed_everything(config.seed)
         self.learner = make(config, env, self.rng)
+        attach_run_dir(self.learner, path)
         self.clock = {"elapsed": 0.0, "train": 0.0}
         self.rows: int | None = None
         self.saved_at: int | None = None
