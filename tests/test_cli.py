@@ -294,7 +294,7 @@ def test_es_policy_search_writes_run_dir_and_resumes(tmp_path):
         (["es", "cma-es", "--problem", "sphere", "--popsize", "1"], "popsize=1"),
         (["es", "cma-es", "--problem", "sphere", "--sigma0", "0"], "sigma0"),
         (["es", "cma-es", "--problem", "sphere", "--option", "eigen_gap_factor=-1"], "eigen_gap_factor=-1"),
-        (["es", "nope", "--problem", "sphere"], "unknown strategy"),
+        (["es", "nope", "--problem", "sphere"], "invalid choice: 'nope'"),
         (["es", "cem", "--problem", "sphere", "--option", "nope=1"], "its options are ['popsize'"),
         (["es", "cem", "--env-id", "CartPole-v1", "--ray-address", "h:1"], "add --backend ray"),
         (["es", "cem", "--env-id", "CartPole-v1", "--backend", "ray", "--ray-address", "h"], "HOST:PORT"),

@@ -304,6 +304,7 @@ def listing() -> dict[str, list[str]]:
         ("es", "rlcanon.es", "STRATEGIES"),
     ):
         out[family] = sorted(getattr(importlib.import_module(module), attr))
+    out["es-methods"] = sorted(k for k, e in ENTRIES.items() if e.family == "es" and k != "es-policy")
     out["envs"] = sorted(OWN_ENVS)
     out["wrappers"] = sorted(WRAPPERS)
     return out
