@@ -12,12 +12,16 @@ from rlcanon.core.seeding import RNG_SCHEMA
 from rlcanon.core.validate import ArraySpec, Int, Map
 from rlcanon.errors import CheckpointError
 
-POSITIVE = ("sigma", "D", "var", "stds")
+POSITIVE = ("sigma", "sigma0", "D", "var", "stds")
 """Step sizes, scales and variances: every value > 0."""
 NON_NEGATIVE = ("v",)
 """Second moments (OpenAI-ES Adam): every value >= 0."""
-SENTINEL = ("best_f",)
-"""Float scalars that may be -inf (nothing finite seen yet); never NaN or +inf."""
+SENTINEL = ("best_f", "mean_f")
+"""Float scalars that may be -inf (nothing finite seen yet, or a NaN fitness); never NaN or +inf."""
+RECORDS = ("fitness_history",)
+"""Vectors that grow by one value per evaluation (Nelder-Mead's record, replayed on load): any length
+up to MAX_RECORD; values may be +-inf (a NaN fitness is stored as -inf, and the strategy refuses NaN)."""
+MAX_RECORD = 10**10
 BOUNDS = {"seeds": (0, 2**31 - 1)}
 """Integer arrays with a range (noise seeds are drawn from [0, 2**31 - 1))."""
 
@@ -53,8 +57,15 @@ class StrategyState:
                 low = 1e-300
             elif name in NON_NEGATIVE:
                 low = 0.0
+            grows = name in RECORDS
             specs[key] = ArraySpec(
-                value.shape, value.dtype.name, low=low, high=high, neg_inf=name in SENTINEL
+                value.shape,
+                value.dtype.name,
+                low=low,
+                high=high,
+                neg_inf=name in SENTINEL,
+                max_rows=MAX_RECORD if grows else None,
+                finite=not grows,
             )
         return specs
 
