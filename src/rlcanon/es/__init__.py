@@ -13,7 +13,9 @@ import inspect
 from typing import Any
 
 from rlcanon.errors import ConfigError
+from rlcanon.es.baselines import HillClimbing, SimulatedAnnealing
 from rlcanon.es.cmaes import CMAES
+from rlcanon.es.nelder_mead import NelderMead
 from rlcanon.es.nes import SNES, XNES
 from rlcanon.es.openai_es import OpenAIES
 from rlcanon.es.problems import PROBLEMS, get_problem
@@ -26,6 +28,9 @@ STRATEGIES: dict[str, tuple[type, str]] = {
     "xnes": (XNES, "exponential natural ES (Wierstra et al. 2014)"),
     "snes": (SNES, "separable natural ES (Wierstra et al. 2014)"),
     "openai-es": (OpenAIES, "OpenAI-ES: mirrored sampling, centred ranks, Adam (Salimans et al. 2017)"),
+    "hill-climbing": (HillClimbing, "(1+lambda) hill climbing with the 1/5th success rule (Rechenberg 1973)"),
+    "simulated-annealing": (SimulatedAnnealing, "simulated annealing, Metropolis rule (Kirkpatrick et al. 1983)"),
+    "nelder-mead": (NelderMead, "Nelder-Mead simplex (1965), SciPy's solver behind ask/tell"),
 }
 
 
