@@ -29,7 +29,7 @@ STRATEGIES: dict[str, tuple[type, str]] = {
     "snes": (SNES, "separable natural ES (Wierstra et al. 2014)"),
     "openai-es": (OpenAIES, "OpenAI-ES: mirrored sampling, centred ranks, Adam (Salimans et al. 2017)"),
     "hill-climbing": (HillClimbing, "(1+lambda) hill climbing with the 1/5th success rule (Rechenberg 1973)"),
-    "simulated-annealing": (SimulatedAnnealing, "simulated annealing, Metropolis rule (Kirkpatrick et al. 1983)"),
+    "simulated-annealing": (SimulatedAnnealing, "simulated annealing, Metropolis rule (Kirkpatrick 1983)"),
     "nelder-mead": (NelderMead, "Nelder-Mead simplex (1965), SciPy's solver behind ask/tell"),
 }
 
