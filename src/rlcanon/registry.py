@@ -250,7 +250,14 @@ def _entries() -> dict[str, Entry]:
             "PBTConfig",
             "PBTLearner",
             "population-based training: exploit better members' weights, explore their hyperparameters",
-            smoke={},
+            # two tiny PPO members trained in this process, two rounds of 128 steps
+            smoke={
+                "population_size": 2,
+                "total_timesteps": 256,
+                "interval": 128,
+                "workers": 1,
+                "member_settings": ("num_envs=2", "num_steps=64", "batch_size=64", "eval_episodes=1"),
+            },
         ),
         Entry(
             "wann",
