@@ -4,6 +4,14 @@ covariance updates with negative (active) weights, the h_sigma stall and a lazy 
 Every constant follows N. Hansen, "The CMA Evolution Strategy: A Tutorial" (arXiv:1604.00772,
 2016), Table 1 and Section 3-4; equation numbers below refer to it. Box bounds are handled by
 clipping sampled points into the box before they are evaluated and used (a simple repair).
+
+``should_stop()`` names the termination criteria that hold (es/termination.py, pycma's set). A stop
+is advice: ask/tell may go on, and never raises. The numerical guards that make this so follow the
+tutorial (Appendix B.2, "numerical issues") and pycma: C is kept exactly symmetric, its eigenvalues
+are floored at max / 1e16, a failed or non-finite eigendecomposition keeps the previous B and D,
+the scale of C is moved into sigma when it drifts (sigma and C only matter as sigma^2 C), sigma
+stays within [1e-290, 1e150] / max(D), and an update that would leave a non-finite mean or path is
+not applied. NaN fitness ranks worst; +-inf keep their order.
 """
 
 from __future__ import annotations
@@ -16,6 +24,16 @@ import numpy as np
 
 from rlcanon.errors import ConfigError
 from rlcanon.es.base import Tracker, clean_fitness, prepare_x0
+from rlcanon.es.termination import FitnessHistory, StopCriteria, stop_reasons
+
+MAX_CONDITION = 1e16
+"""C's eigenvalues are floored at max / MAX_CONDITION: eigh's error is about 1e-16 max, so smaller
+ones are rounding noise and could turn negative."""
+SCALE_RANGE = (1e-100, 1e100)
+"""The largest eigenvalue of C is kept in this range by moving the scale into sigma."""
+STD_RANGE = (1e-290, 1e150)
+"""sigma * max(D), the largest sampled standard deviation, stays in this range (no underflow of the
+steps, no overflow of the samples or of f at them)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +87,8 @@ class CMAES(Tracker):
     """Ask/tell CMA-ES (maximises fitness). ``bounds`` = (low, high), scalars or arrays.
 
     ``eigen_gap_factor`` sets how lazily C is decomposed: at least eigen_gap_factor / (n (c1 + cmu))
-    generations apart (0.5, purecma's gap, by default; 0.1 is the tutorial's and pycma's)."""
+    generations apart (0.5, purecma's gap, by default; 0.1 is the tutorial's and pycma's). The other
+    keywords are the termination criteria's settings (:class:`StopCriteria`, pycma's defaults)."""
 
     name = "cma-es"
     _STATE = (
@@ -86,6 +105,16 @@ class CMAES(Tracker):
         "best_f",
         "last_eigen",
     )
+    _STOP_OPTIONS = (
+        "tolx",
+        "tolfun",
+        "tolfunhist",
+        "tolstagnation",
+        "conditioncov",
+        "tolfacupx",
+        "maxiter",
+        "maxfevals",
+    )
 
     def __init__(
         self,
@@ -95,6 +124,14 @@ class CMAES(Tracker):
         popsize: int | None = None,
         bounds: tuple[Any, Any] | None = None,
         eigen_gap_factor: float = 0.5,
+        tolx: float = 1e-11,
+        tolfun: float = 1e-11,
+        tolfunhist: float = 1e-12,
+        tolstagnation: int | None = None,
+        conditioncov: float = 1e14,
+        tolfacupx: float = 1e3,
+        maxiter: int | None = None,
+        maxfevals: float = math.inf,
     ) -> None:
         from rlcanon.core.config import check_memory
 
@@ -108,6 +145,10 @@ class CMAES(Tracker):
                 f"eigen_gap_factor={eigen_gap_factor!r} is not allowed; it must be a number in [0, 1e6] "
                 "(0: decompose every generation, 0.1: the tutorial's gap, 0.5: the default)"
             )
+        self.stop_criteria = StopCriteria(
+            tolx, tolfun, tolfunhist, tolstagnation, conditioncov, tolfacupx, maxiter, maxfevals
+        )
+        self.stop_criteria.validate()
         self.dim = n = len(x0)
         check_memory("dimension", 5 * 8 * n * n)  # C, B and the temporaries of its eigendecomposition
         self.k = CMAConstants.for_dim(n, popsize, eigen_gap_factor)
@@ -115,13 +156,14 @@ class CMAES(Tracker):
         self.rng = np.random.default_rng(seed)
         self.bounds = None if bounds is None else _check_bounds(bounds, n)
         self.mean = x0.copy()
-        self.sigma = float(sigma0)
+        self.sigma = self.sigma0 = float(sigma0)
         self.C = np.eye(n)
         self.B = np.eye(n)  # eigenvectors as columns: C = B diag(D^2) B^T
         self.D = np.ones(n)
         self.p_sigma = np.zeros(n)
         self.p_c = np.zeros(n)
         self.last_eigen = 0
+        self.history = FitnessHistory(n, self.popsize)
         self._init_tracker(x0)
 
     # ---- ask / tell ----
@@ -134,25 +176,44 @@ class CMAES(Tracker):
         return x
 
     def tell(self, population: np.ndarray, fitness: Any) -> None:
-        k = self.k
         f = clean_fitness(fitness, self.popsize)
+        population = np.asarray(population, dtype=np.float64)
+        if population.shape != (self.popsize, self.dim) or not np.isfinite(population).all():
+            raise ConfigError(
+                f"tell() needs the asked population: a finite array of shape ({self.popsize}, {self.dim}); "
+                f"got shape {population.shape}" + ("" if population.size == 0 else " or non-finite entries")
+            )
+        best_before = self.best_f
         self._record(population, f)
+        self.history.record(f, self.generation, self.evaluations, self.best_f > best_before)
+        with np.errstate(all="ignore"):  # the guards below handle what overflows or underflows
+            self._update(population, f)
+            if self.generation - self.last_eigen >= self.k.eigen_every:
+                self._eigen()
+
+    def _update(self, population: np.ndarray, f: np.ndarray) -> None:
+        """One generation of eq. 41-47 (tutorial Section 4). A step whose mean or paths would not be
+        finite is not applied (it can only come from numbers at the edge of the float range)."""
+        k = self.k
         order = np.argsort(-f, kind="stable")  # best first (maximisation)
         y = (population[order] - self.mean) / self.sigma
         w = k.weights
         y_w = w[: k.mu] @ y[: k.mu]  # eq. 41 (positive weights)
-        self.mean = self.mean + self.sigma * y_w  # eq. 42, c_m = 1
+        mean = self.mean + self.sigma * y_w  # eq. 42, c_m = 1
         c_inv_sqrt_y_w = self.B @ ((self.B.T @ y_w) / self.D)  # C^{-1/2} y_w
-        self.p_sigma = (1 - k.c_sigma) * self.p_sigma + math.sqrt(
+        p_sigma = (1 - k.c_sigma) * self.p_sigma + math.sqrt(
             k.c_sigma * (2 - k.c_sigma) * k.mueff
         ) * c_inv_sqrt_y_w
-        norm_ps = float(np.linalg.norm(self.p_sigma))
+        norm_ps = float(np.linalg.norm(p_sigma))
         # h_sigma stalls the p_c update while ||p_sigma|| is large (p. 30)
         h_sigma = (
             norm_ps / math.sqrt(1 - (1 - k.c_sigma) ** (2 * self.generation))
             < (1.4 + 2 / (k.n + 1)) * k.chi_n
         )
-        self.p_c = (1 - k.c_c) * self.p_c + h_sigma * math.sqrt(k.c_c * (2 - k.c_c) * k.mueff) * y_w  # eq. 45
+        p_c = (1 - k.c_c) * self.p_c + h_sigma * math.sqrt(k.c_c * (2 - k.c_c) * k.mueff) * y_w  # eq. 45
+        if not (np.isfinite(mean).all() and np.isfinite(p_sigma).all() and np.isfinite(p_c).all()):
+            return
+        self.mean, self.p_sigma, self.p_c = mean, p_sigma, p_c
         # negative weights act on Mahalanobis-normalised steps: w_i * n / ||C^{-1/2} y_i||^2 (eq. 46)
         w_circ = w.copy()
         neg = w < 0
@@ -165,24 +226,59 @@ class CMAES(Tracker):
         coef = np.concatenate([[k.c_1], k.c_mu * w_circ])
         self.C *= 1 + k.c_1 * delta_h - k.c_1 - k.c_mu * w.sum()
         self.C += (rows.T * coef) @ rows
-        self.sigma *= math.exp(min(1.0, (k.c_sigma / k.d_sigma) * (norm_ps / k.chi_n - 1)))  # eq. 44
-        if self.generation - self.last_eigen >= k.eigen_every:
-            self._eigen()
+        sigma = self.sigma * math.exp(min(1.0, (k.c_sigma / k.d_sigma) * (norm_ps / k.chi_n - 1)))  # eq. 44
+        self._set_sigma(sigma)
+
+    def _set_sigma(self, sigma: float) -> None:
+        """sigma, unless it is not finite, clipped so that sigma * max(D) stays in STD_RANGE."""
+        if not math.isfinite(sigma) or sigma <= 0:
+            return
+        top = float(self.D.max())
+        self.sigma = min(max(sigma, STD_RANGE[0] / top), STD_RANGE[1] / top)
 
     def _eigen(self) -> None:
-        self.C = np.triu(self.C) + np.triu(self.C, 1).T  # keep C exactly symmetric
-        d2, self.B = np.linalg.eigh(self.C)
-        self.D = np.sqrt(np.maximum(d2, 1e-300))
+        """C = B diag(D^2) B^T, with the guards of the module docstring."""
         self.last_eigen = self.generation
+        old_d2 = self.D**2
+        C = self.C if np.isfinite(self.C).all() else (self.B * old_d2) @ self.B.T
+        C = np.triu(C) + np.triu(C, 1).T  # keep C exactly symmetric
+        try:
+            d2, B = np.linalg.eigh(C)
+        except np.linalg.LinAlgError:
+            d2, B = old_d2, self.B
+        top = float(d2.max())
+        if not (np.isfinite(d2).all() and np.isfinite(B).all() and top > 0):
+            d2, B, top = old_d2, self.B, float(old_d2.max())
+        floored = d2 < top / MAX_CONDITION
+        if floored.any() or d2 is old_d2:  # make C the matrix that B and D describe
+            d2 = np.maximum(d2, top / MAX_CONDITION)
+            C = (B * d2) @ B.T
+            C = np.triu(C) + np.triu(C, 1).T
+        if not SCALE_RANGE[0] <= top <= SCALE_RANGE[1]:
+            # (sigma, C, p_c) -> (sigma sqrt(s), C / s, p_c / sqrt(s)) samples the same distribution
+            C, d2 = C / top, d2 / top
+            self.p_c = self.p_c / math.sqrt(top)
+            self.sigma *= math.sqrt(top)
+        self.C, self.B, self.D = C, B, np.sqrt(d2)
+        self._set_sigma(self.sigma)
 
     # ---- diagnostics, stopping, state ----
     @property
     def condition(self) -> float:
         return float((self.D.max() / self.D.min()) ** 2)
 
-    def should_stop(self, tol_x: float = 1e-12) -> bool:
-        """Numerical end of this run (used to trigger IPOP restarts)."""
-        return bool(self.sigma * self.D.max() < tol_x or self.condition > 1e14 or not np.isfinite(self.sigma))
+    def should_stop(self) -> dict[str, float]:
+        """The termination criteria that hold, by name (empty, hence falsy, while the run should go
+        on); see :func:`rlcanon.es.termination.stop_reasons`. Continuing after a stop is safe."""
+        return stop_reasons(self, self.stop_criteria)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), **self.history.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.history.load_state_dict(state)
+        self.sigma = float(self.sigma)
 
 
 def _check_bounds(bounds: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
