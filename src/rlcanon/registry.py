@@ -239,7 +239,16 @@ def _entries() -> dict[str, Entry]:
             "ERLConfig",
             "ERLLearner",
             "ERL: a GA population of actors feeding a DDPG learner, injected back periodically",
-            smoke={},
+            smoke={
+                "total_timesteps": 600,
+                "max_episode_steps": 50,
+                "popsize": 4,
+                "hidden": (16, 16),
+                "learning_starts": 200,
+                "batch_size": 16,
+                "buffer_size": 2048,
+                "gradient_steps_scale": 0.2,
+            },
             smoke_env="Pendulum-v1",
             actions=("continuous",),
         ),
@@ -250,10 +259,10 @@ def _entries() -> dict[str, Entry]:
             "PBTConfig",
             "PBTLearner",
             "population-based training: exploit better members' weights, explore their hyperparameters",
-            # two tiny PPO members trained in this process, two rounds of 128 steps
+            # two tiny PPO members trained in this process, one round of 128 steps
             smoke={
                 "population_size": 2,
-                "total_timesteps": 256,
+                "total_timesteps": 128,
                 "interval": 128,
                 "workers": 1,
                 "member_settings": ("num_envs=2", "num_steps=64", "batch_size=64", "eval_episodes=1"),
