@@ -116,7 +116,8 @@ def parse_search_space(specs: Sequence[str], config_cls: type, owner: str) -> tu
     """Every ``search_space`` entry of a PBT run over ``config_cls`` (a field at most once)."""
     from rlcanon.core.config import resolved_types
 
-    fields = {f.name: resolved_types(config_cls)[f.name] for f in dataclasses.fields(config_cls)}
+    hints = resolved_types(config_cls)
+    fields = {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
     space = tuple(parse_hyperparameter(spec, fields, owner) for spec in specs)
     names = [h.name for h in space]
     twice = sorted({n for n in names if names.count(n) > 1})
