@@ -19,6 +19,7 @@ from rlcanon.es.nelder_mead import NelderMead
 from rlcanon.es.nes import SNES, XNES
 from rlcanon.es.openai_es import OpenAIES
 from rlcanon.es.problems import PROBLEMS, get_problem
+from rlcanon.es.restarts import RestartCMAES
 from rlcanon.es.simple import CEM, SimpleGaussianES
 
 STRATEGIES: dict[str, tuple[type, str]] = {
@@ -28,6 +29,7 @@ STRATEGIES: dict[str, tuple[type, str]] = {
     "xnes": (XNES, "exponential natural ES (Wierstra et al. 2014)"),
     "snes": (SNES, "separable natural ES (Wierstra et al. 2014)"),
     "openai-es": (OpenAIES, "OpenAI-ES: mirrored sampling, centred ranks, Adam (Salimans et al. 2017)"),
+    "bipop-cma-es": (RestartCMAES, "CMA-ES that restarts itself, BIPOP regimes (Hansen 2009)"),
     "hill-climbing": (HillClimbing, "(1+lambda) hill climbing with the 1/5th success rule (Rechenberg 1973)"),
     "simulated-annealing": (SimulatedAnnealing, "simulated annealing, Metropolis rule (Kirkpatrick 1983)"),
     "nelder-mead": (NelderMead, "Nelder-Mead simplex (1965), SciPy's solver behind ask/tell"),

@@ -116,7 +116,10 @@ class FitnessHistory:
     )
 
     def __init__(self, n: int, popsize: int) -> None:
-        self.fit_recent = np.zeros(10 + (30 * n) // popsize)  # pycma pops beyond 10 + 30 N / lambda
+        # pycma keeps the best of the last 10 + 30 N / lambda generations; the buffer holds enough for
+        # any lambda >= 2, so that its shape does not change with the population (BIPOP restarts)
+        self.recent_length = 10 + (30 * n) // popsize
+        self.fit_recent = np.zeros(10 + 15 * n)
         self.fit_recent_count = 0
         self.fit_long_best = np.zeros(LONG_HISTORY)
         self.fit_long_median = np.zeros(LONG_HISTORY)
@@ -141,8 +144,11 @@ class FitnessHistory:
             self.best_evaluation = evaluations
 
     def recent(self) -> np.ndarray:
-        """The stored best values of the last generations (order does not matter for a range)."""
-        return self.fit_recent[: min(self.fit_recent_count, len(self.fit_recent))]
+        """The best values of the last 10 + 30 n / lambda generations (fewer at the start)."""
+        count = min(self.fit_recent_count, self.recent_length)
+        if self.fit_recent_count <= self.recent_length:
+            return self.fit_recent[:count]  # not wrapped yet: a view, no copy
+        return self.fit_recent[(self.fit_recent_count - 1 - np.arange(count)) % len(self.fit_recent)]
 
     def long_newest_first(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         """The newest ``m`` entries of the long best and median histories, newest first."""
