@@ -37,7 +37,7 @@ SUCCESS_TARGET = 0.2
 SIGMA_LIMITS = (1e-300, 1e300)
 """Step sizes stay positive and finite, so ask() never produces NaN and a checkpoint stays valid."""
 STOP_SIGMA = 1e-12
-"""should_stop() reports once sigma < STOP_SIGMA * sigma0: the steps no longer move x."""
+"""should_stop() reports "tolsigma" once sigma < STOP_SIGMA * sigma0: the steps no longer move x."""
 SCHEDULES = ("geometric", "logarithmic")
 
 
@@ -135,11 +135,11 @@ class HillClimbing(_CurrentPoint):
             self.best_f = -np.inf  # let the record below count x0 like any other evaluation
         self._record(population, f)
 
-    def should_stop(self) -> dict[str, str]:
-        """Reasons to stop by name (empty: keep going): the step size has collapsed."""
-        if self.sigma < STOP_SIGMA * self.sigma0:
-            return {"sigma": f"sigma={self.sigma:.3g} fell below {STOP_SIGMA:g} * sigma0"}
-        return {}
+    def should_stop(self) -> dict[str, float]:
+        """The criteria that hold, by name and threshold (empty: keep going), as CMA-ES reports
+        them: "tolsigma" once sigma < STOP_SIGMA * sigma0 (the steps no longer move x)."""
+        threshold = STOP_SIGMA * self.sigma0
+        return {"tolsigma": threshold} if self.sigma < threshold else {}
 
 
 class SimulatedAnnealing(_CurrentPoint):
@@ -218,11 +218,13 @@ class SimulatedAnnealing(_CurrentPoint):
                 self.mean, self.mean_f = proposals[i].copy(), float(proposal_f[i])
         self._record(population, f)
 
-    def should_stop(self) -> dict[str, str]:
-        """Reasons to stop by name (empty: keep going): the chain is frozen or its steps vanished."""
+    def should_stop(self) -> dict[str, float]:
+        """The criteria that hold, by name and threshold (empty: keep going): "temperature" once T
+        has underflowed to 0 (only improvements are accepted), "tolsigma" once the proposals'
+        sigma < STOP_SIGMA * sigma0."""
         reasons = {}
         if self.temperature <= 0:
-            reasons["temperature"] = "the temperature cooled to 0 (only improvements are accepted)"
+            reasons["temperature"] = 0.0
         if self.step_power > 0 and self.sigma < STOP_SIGMA * self.sigma0:
-            reasons["sigma"] = f"sigma={self.sigma:.3g} fell below {STOP_SIGMA:g} * sigma0"
+            reasons["tolsigma"] = STOP_SIGMA * self.sigma0
         return reasons

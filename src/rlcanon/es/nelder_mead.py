@@ -191,10 +191,10 @@ class NelderMead:
     @property
     def sigma(self) -> float:
         """The spread of SciPy's last n + 1 points about the best, max |x_i - x_best| (SciPy's xatol
-        test on its simplex); sigma0 before the first value, 0 once SciPy has returned."""
+        test on its simplex); sigma0 until the initial simplex is evaluated, 0 once SciPy has returned."""
         if self.message is not None:
             return 0.0
-        if not self._recent:
+        if len(self._recent) <= self.dim:
             return self.sigma0
         return float(max(np.abs(x - self.best_x).max() for x in self._recent))
 
