@@ -108,7 +108,8 @@ def _add_strategy_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--restarts",
         type=int_flag,
-        help=f"--problem: IPOP restarts (cma-es) after stagnation (default 0, at most {MAX_RESTARTS})",
+        help=f"--problem: IPOP restarts (population doubled) after the strategy stops, e.g. cma-es on its "
+        f"termination criteria (default 0, at most {MAX_RESTARTS}); for BIPOP use the strategy bipop-cma-es",
     )
     p.add_argument(
         "--option",
@@ -217,6 +218,8 @@ def _problem(args: argparse.Namespace, flags: dict[str, Any]) -> int:
     )
     out = {"strategy": args.strategy, "problem": args.problem, "dim": dim, **res.summary()}
     for key, value in out.items():
+        if key == "stop":  # the stop reasons by name, e.g. "tolfun=1e-11"
+            value = ", ".join(f"{name}={v:g}" for name, v in value.items()) or "-"
         print(f"{key:16s} {value}")
     if args.json:
         print(dumps(out))
