@@ -218,3 +218,26 @@ def pbt_round(
         for i in range(len(new))
     ]
     return performance, new, rows
+
+
+def run_rounds(
+    population: Population,
+    hyperparameters: Sequence[Hyperparameters],
+    rules: Rules | None,
+    rounds: int,
+    interval: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """``rounds`` rounds of :func:`pbt_round` in memory (the toy, the tests); ``rules=None`` trains
+    the same members for the same steps with their first hyperparameters kept (random search).
+    Returns (performance after each round, shape (rounds, size); the lineage rows)."""
+    current = [dict(h) for h in hyperparameters]
+    history, lineage = [], []
+    for r in range(1, rounds + 1):
+        if rules is None:
+            history.append(np.asarray(population.train(current, r * interval), dtype=np.float64))
+            continue
+        performance, current, rows = pbt_round(population, current, r * interval, rules, rng, r)
+        history.append(performance)
+        lineage.extend(rows)
+    return np.stack(history), lineage
