@@ -199,6 +199,8 @@ class CEMRLLearner:
         self.sampled: np.ndarray | None = None
         """The last generation as sampled, and as evaluated (after the gradient steps)."""
         self.evaluated: np.ndarray | None = None
+        self.fitness = np.zeros(0)
+        """The returns of the last generation's actors, in population order."""
 
     @property
     def progress(self) -> int:
@@ -214,6 +216,7 @@ class CEMRLLearner:
                 population[i] = self._improve(population[i], losses)
         self.evaluated = population
         fitness, complete = self._evaluate(population)
+        self.fitness = fitness
         if complete:  # a generation the budget cut short only feeds the buffer
             self.cem.tell(population, fitness)
             load_flat(self.mean_actor, self.cem.mean)
