@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,8 +31,14 @@ from rlcanon.core.config import check_choice, check_int, check_positive, check_r
 from rlcanon.core.validate import AnyJSON, Int, Map, check_json
 from rlcanon.errors import CheckpointError, ConfigError
 from rlcanon.es.backends import ray_host_port
-from rlcanon.es.pbt_core import Rules, initial_hyperparameters, parse_search_space, pbt_round
-from rlcanon.es.pbt_members import Hyperparameters, MemberRuns, make_runner, member_dir
+from rlcanon.es.pbt_core import (
+    Rules,
+    initial_hyperparameters,
+    parse_member_settings,
+    parse_search_space,
+    pbt_round,
+)
+from rlcanon.es.pbt_members import Hyperparameters, MemberRuns, make_runner, member_config, member_dir
 from rlcanon.run.config import MAX_BUDGET, BaseConfig
 from rlcanon.run.state import Parts
 
@@ -119,72 +124,6 @@ class PBTConfig(BaseConfig):
                 except ConfigError as exc:
                     raise ConfigError(f"search_space entry for {h.name}: {exc}") from None
         member_config(self, 0, {}, fixed)
-
-
-def parse_member_settings(specs: Sequence[str], config_cls: type, owner: str) -> dict[str, Any]:
-    """``NAME=VALUE`` entries typed by ``config_cls``'s fields (lists as A,B,C; booleans true/false)."""
-    from rlcanon.core.config import resolved_types, unwrap_optional
-
-    hints = resolved_types(config_cls)
-    out: dict[str, Any] = {}
-    for spec in specs:
-        name, sep, text = (part.strip() for part in spec.partition("="))
-        name = name.replace("-", "_")
-        if not (sep and name):
-            raise ConfigError(f"member_settings entry {spec!r} is not allowed; write NAME=VALUE")
-        if name not in hints or name in ("seed", "total_timesteps", "env_id"):
-            raise ConfigError(
-                f"member_settings entry {spec!r}: {owner} has no setting {name!r} that PBT leaves free"
-            )
-        tp, _ = unwrap_optional(hints[name])
-        try:
-            out[name] = _typed(text, tp)
-        except ValueError:
-            raise ConfigError(
-                f"member_settings entry {spec!r}: {text!r} is not a valid {getattr(tp, '__name__', tp)}"
-            ) from None
-    return out
-
-
-def _typed(text: str, tp: Any) -> Any:
-    import typing
-
-    if typing.get_origin(tp) is tuple:
-        inner = typing.get_args(tp)[0]
-        return tuple(_typed(t.strip(), inner) for t in text.split(",") if t.strip())
-    if tp is bool:
-        if text.lower() not in ("true", "false"):
-            raise ValueError(text)
-        return text.lower() == "true"
-    return tp(text) if tp in (int, float) else text
-
-
-def member_seed(seed: int, index: int) -> int:
-    """Member ``index``'s own seed, derived from the PBT run's seed (distinct runs, distinct seeds)."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-
-
-def member_config(
-    cfg: PBTConfig, index: int, hyperparameters: Hyperparameters, fixed: Mapping[str, Any], until: int = 1
-) -> Any:
-    """Member ``index``'s config for a round ending at ``until`` steps: the algorithm's preset for the
-    env, the fixed member settings, the round's hyperparameters, its own seed, one checkpoint per
-    round."""
-    from rlcanon.core.config import resolved_types
-    from rlcanon.registry import ALGOS, make_config
-
-    types = resolved_types(ALGOS[cfg.algo].config)
-    values = {k: int(v) if types.get(k) is int else v for k, v in hyperparameters.items()}
-    overrides = {
-        "checkpoint_interval": cfg.interval,
-        **fixed,
-        **values,
-        "env_kwargs": cfg.env_kwargs,
-        "wrappers": cfg.wrappers,
-        "seed": member_seed(cfg.seed, index),
-        "total_timesteps": until,
-    }
-    return make_config(cfg.algo, cfg.env_id, **overrides)
 
 
 class PBTLearner:

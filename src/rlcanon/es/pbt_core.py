@@ -128,6 +128,44 @@ def parse_search_space(specs: Sequence[str], config_cls: type, owner: str) -> tu
     return space
 
 
+def parse_member_settings(specs: Sequence[str], config_cls: type, owner: str) -> dict[str, Any]:
+    """``NAME=VALUE`` entries typed by ``config_cls``'s fields (lists as A,B,C; booleans true/false)."""
+    from rlcanon.core.config import resolved_types, unwrap_optional
+
+    hints = resolved_types(config_cls)
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, text = (part.strip() for part in spec.partition("="))
+        name = name.replace("-", "_")
+        if not (sep and name):
+            raise ConfigError(f"member_settings entry {spec!r} is not allowed; write NAME=VALUE")
+        if name not in hints or name in ("seed", "total_timesteps", "env_id"):
+            raise ConfigError(
+                f"member_settings entry {spec!r}: {owner} has no setting {name!r} that PBT leaves free"
+            )
+        tp, _ = unwrap_optional(hints[name])
+        try:
+            out[name] = _typed(text, tp)
+        except ValueError:
+            raise ConfigError(
+                f"member_settings entry {spec!r}: {text!r} is not a valid {getattr(tp, '__name__', tp)}"
+            ) from None
+    return out
+
+
+def _typed(text: str, tp: Any) -> Any:
+    import typing
+
+    if typing.get_origin(tp) is tuple:
+        inner = typing.get_args(tp)[0]
+        return tuple(_typed(t.strip(), inner) for t in text.split(",") if t.strip())
+    if tp is bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError(text)
+        return text.lower() == "true"
+    return tp(text) if tp in (int, float) else text
+
+
 # ---- exploit and explore -------------------------------------------------------------------------
 
 

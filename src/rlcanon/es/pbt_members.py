@@ -10,7 +10,7 @@ run is deterministic given its own seed, so the result does not depend on where 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -124,6 +124,34 @@ def copy_member_checkpoint(source: Path, target: Path) -> None:
         state = {k: v for k, v in donor.items() if k not in ("format", "format_version", "step")}
         state.update(rng=own["rng"], clock=own["clock"], metrics_rows=own["metrics_rows"])
         ckpt.save_checkpoint(target, int(donor["step"]), arrays, state)
+
+
+def member_seed(seed: int, index: int) -> int:
+    """Member ``index``'s own seed, derived from the PBT run's seed (distinct runs, distinct seeds)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def member_config(
+    cfg: Any, index: int, hyperparameters: Hyperparameters, fixed: Mapping[str, Any], until: int = 1
+) -> Any:
+    """Member ``index``'s config for a round ending at ``until`` steps: the algorithm's preset for the
+    env, the fixed member settings, the round's hyperparameters, its own seed, one checkpoint per
+    round."""
+    from rlcanon.core.config import resolved_types
+    from rlcanon.registry import ALGOS, make_config
+
+    types = resolved_types(ALGOS[cfg.algo].config)
+    values = {k: int(v) if types.get(k) is int else v for k, v in hyperparameters.items()}
+    overrides = {
+        "checkpoint_interval": cfg.interval,
+        **fixed,
+        **values,
+        "env_kwargs": cfg.env_kwargs,
+        "wrappers": cfg.wrappers,
+        "seed": member_seed(cfg.seed, index),
+        "total_timesteps": until,
+    }
+    return make_config(cfg.algo, cfg.env_id, **overrides)
 
 
 class Runner(Protocol):
