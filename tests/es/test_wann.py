@@ -284,7 +284,8 @@ def test_checkpoint_refuses_a_cyclic_or_miscounted_population(tmp_path):
         ({"tournament_size": 100, "population_size": 10}, "tournament_size=100"),
         ({"prob_insert_node": 0.0, "prob_add_connection": 0.0, "prob_change_activation": 0.0}, "all 0"),
         ({"shared_weights": ()}, "shared_weights"),
-        ({"elite_ratio": 0.6, "cull_ratio": 0.5}, "no room"),
+        ({"elite_ratio": 1.0}, "room for at least one child"),
+        ({"cull_ratio": 1.0}, "at least one parent"),
         ({"complexity_prob": 1.5}, "complexity_prob=1.5"),
     ],
 )

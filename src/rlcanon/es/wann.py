@@ -112,15 +112,17 @@ class WANNConfig(BaseConfig):
             check_range(name, p, 0.0, 1.0)
         if sum(probs) <= 0:
             raise ConfigError("the mutation probabilities are all 0; give at least one a value > 0")
-        if int(self.elite_ratio * self.population_size) + int(self.cull_ratio * self.population_size) > (
-            self.population_size - 1
-        ):
+        size = self.population_size
+        if int(self.cull_ratio * size) >= size:
             raise ConfigError(
-                f"elite_ratio={self.elite_ratio} and cull_ratio={self.cull_ratio} leave no room for "
-                f"children in a population of {self.population_size}; lower them"
+                f"cull_ratio={self.cull_ratio} culls every network of population_size={size}; it must "
+                f"leave at least one parent"
             )
-        if int(self.cull_ratio * self.population_size) >= self.population_size:
-            raise ConfigError(f"cull_ratio={self.cull_ratio} culls every network; it must be < 1")
+        if int(self.elite_ratio * size) >= size:
+            raise ConfigError(
+                f"elite_ratio={self.elite_ratio} copies every network of population_size={size}; it must "
+                f"leave room for at least one child"
+            )
 
     @property
     def weight_range(self) -> float:
@@ -349,7 +351,7 @@ class WANNLearner:
             "generation": float(self.generation),
             "charts/episodic_return": float(mean.mean()),
             "wann/mean_return_best": float(mean[best]),
-            "wann/max_return_best": float(returns.max()),
+            "wann/max_return": float(returns.max()),
             "wann/connections_mean": float(connections.mean()),
             "wann/nodes_mean": float(nodes.mean()),
             "wann/ranked_on_connections": float(use_complexity),
