@@ -230,8 +230,8 @@ def test_search_space_forms_and_member_settings():
 def test_pbt_beats_random_search_on_the_toy_at_equal_compute():
     """Four members, 10 rounds of 4 gradient steps (step size 0.01) from theta = (0.9, 0.9), h drawn
     from U[0, 1]^2. Random search trains the same members for the same 40 steps with their first h.
-    Measured on seeds 0-9: PBT's best Q is higher on all 10 (by 0.009 to 0.12), means 0.733 vs
-    0.671; the thresholds below leave a margin under each."""
+    Measured on seeds 0-9: PBT's best Q is higher on all 10 (by 0.023 to 0.112, mean gap 0.070),
+    means 0.773 vs 0.703; the test asks for 9 wins and a mean gap over 0.03."""
     wins, gaps = 0, []
     for seed in range(10):
         hypers = initial_hyperparameters(TOY_SPACE, 4, np.random.default_rng(seed))
