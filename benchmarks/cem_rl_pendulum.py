@@ -1,8 +1,8 @@
-"""CEM-RL against plain CEM (ES policy search, strategy cem) and TD3 on Pendulum-v1, at the same env
-steps and seeds (issue #13: "CEM-RL reaches at least CEM's return on Pendulum-v1 at the same env
-steps"). Each run is evaluated every ``--eval-every`` env steps (10 deterministic episodes); the
-final evaluation is the harness's. Prints a table of final returns, writes the curves as JSON and a
-figure.
+"""CEM-RL against plain CEM (ES policy search, strategy cem) and TD3 (and ERL with --methods) on
+Pendulum-v1, at the same env steps and seeds (issue #13: "CEM-RL reaches at least CEM's return on
+Pendulum-v1 at the same env steps"). Each run is evaluated every ``--eval-every`` env steps (10
+deterministic episodes); the last point is the harness's final evaluation. Prints a table of final
+returns, writes the curves as JSON and a figure.
 
     nice -n 10 python3 benchmarks/cem_rl_pendulum.py --steps 20000 --seeds 1 2 3 \
         --json /tmp/cem_rl_pendulum.json --figure docs/img/cem-rl-pendulum.png
@@ -68,7 +68,18 @@ def run_td3(seed: int, steps: int, args: argparse.Namespace, run_dir: Path) -> P
     return run_dir
 
 
-METHODS = {"cem-rl": run_cem_rl, "cem": run_cem, "td3": run_td3}
+def run_erl(seed: int, steps: int, args: argparse.Namespace, run_dir: Path) -> Path:
+    from rlcanon.es.erl import ERLConfig
+    from rlcanon.registry import ENTRIES
+
+    cfg = ERLConfig(
+        seed=seed, total_timesteps=steps, hidden=tuple(args.hidden), eval_interval=args.eval_every
+    )
+    ENTRIES["erl"].train(cfg, run_dir=run_dir, progress=False)
+    return run_dir
+
+
+METHODS = {"cem-rl": run_cem_rl, "cem": run_cem, "td3": run_td3, "erl": run_erl}
 
 
 def curve(run_dir: Path) -> tuple[list[float], list[float]]:
@@ -111,7 +122,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20_000)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=["cem-rl", "cem", "td3"], choices=list(METHODS))
     p.add_argument("--hidden", type=int, nargs="+", default=[64, 64], help="CEM-RL and TD3 networks")
     p.add_argument("--learning-starts", type=int, default=2_000, help="CEM-RL warm-up env steps")
     p.add_argument("--gradient-steps-scale", type=float, default=0.5, help="CEM-RL gradient-step scale")
