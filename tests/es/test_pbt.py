@@ -83,7 +83,7 @@ def test_exploit_copies_weights_and_hyperparameters_before_explore_perturbs_them
 
 @pytest.mark.parametrize(
     ("size", "fraction", "count"),
-    [(1, 0.2, 0), (2, 0.2, 1), (4, 0.2, 1), (10, 0.2, 2), (10, 0.25, 3), (5, 0.5, 2), (20, 0.2, 4)],
+    [(1, 0.2, 0), (4, 0.0, 0), (2, 0.2, 1), (4, 0.2, 1), (10, 0.2, 2), (10, 0.25, 3), (5, 0.5, 2), (20, 0.2, 4)],
 )
 def test_quantile_count(size, fraction, count):
     assert quantile_count(size, fraction) == count

@@ -70,7 +70,8 @@ class PBTConfig(BaseConfig):
     """Env steps of each member between two exploit/explore steps (a round); best a multiple of the
     member's steps per update (PPO: num_envs * num_steps)."""
     truncation_fraction: float = 0.2
-    """Exploit: the bottom fraction copies the top fraction (truncation selection; 20% in the paper)."""
+    """Exploit: the bottom fraction copies the top fraction (truncation selection; 20% in the paper);
+    0 never exploits (the same members with their first hyperparameters: random search)."""
     explore: str = "perturb"
     """Explore: perturb (multiply by a factor of perturb_factors) or resample (from the prior)."""
     perturb_factors: tuple[float, ...] = (0.8, 1.2)

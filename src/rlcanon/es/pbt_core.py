@@ -171,7 +171,9 @@ def _typed(text: str, tp: Any) -> Any:
 
 def quantile_count(population_size: int, fraction: float) -> int:
     """Members in the bottom (and in the top) ``fraction``: fraction * size rounded half up, at least
-    one and at most half the population (so the two sets never overlap)."""
+    one and at most half the population (so the two sets never overlap); none for a fraction of 0."""
+    if fraction <= 0:
+        return 0
     return min(population_size // 2, max(1, math.floor(fraction * population_size + 0.5)))
 
 
