@@ -240,12 +240,13 @@ class CMAES(Tracker):
         """C = B diag(D^2) B^T, with the guards of the module docstring."""
         self.last_eigen = self.generation
         old_d2 = self.D**2
-        C = self.C if np.isfinite(self.C).all() else (self.B * old_d2) @ self.B.T
-        C = np.triu(C) + np.triu(C, 1).T  # keep C exactly symmetric
-        try:
-            d2, B = np.linalg.eigh(C)
-        except np.linalg.LinAlgError:
-            d2, B = old_d2, self.B
+        d2, B, C = old_d2, self.B, self.C  # the fallback: keep the last decomposition
+        if np.isfinite(C).all():
+            C = np.triu(self.C) + np.triu(self.C, 1).T  # keep C exactly symmetric
+            try:
+                d2, B = np.linalg.eigh(C)
+            except np.linalg.LinAlgError:
+                pass
         top = float(d2.max())
         if not (np.isfinite(d2).all() and np.isfinite(B).all() and top > 0):
             d2, B, top = old_d2, self.B, float(old_d2.max())

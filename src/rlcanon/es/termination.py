@@ -135,7 +135,9 @@ class FitnessHistory:
         if generation % LONG_EVERY == 0:
             ranked = np.sort(fitness)
             half = len(ranked) // 2
-            median = ranked[half] if len(ranked) % 2 else (ranked[half - 1] + ranked[half]) / 2
+            median = (
+                ranked[half] if len(ranked) % 2 else ranked[half - 1] / 2 + ranked[half] / 2
+            )  # no overflow
             i = self.fit_long_count % LONG_HISTORY
             self.fit_long_best[i] = best
             self.fit_long_median[i] = _clamp(float(median))
