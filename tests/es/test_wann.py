@@ -141,6 +141,17 @@ def test_next_generation_keeps_the_elite_and_breeds_from_the_unculled():
     assert all(n.n_hidden >= 5 for n in nxt[2:])
 
 
+def test_actions_are_the_argmax_or_the_clipped_outputs():
+    import gymnasium as gym
+
+    outputs = np.array([[0.1, 0.7, -1.0], [3.0, 0.0, 2.9]])
+    assert wann.to_actions(outputs, gym.spaces.Discrete(3, start=1)).tolist() == [2, 1]
+    box = gym.spaces.Box(-2.0, 2.0, (3,), dtype=np.float32)
+    actions = wann.to_actions(outputs, box)
+    assert actions.dtype == np.float32
+    np.testing.assert_allclose(actions, [[0.1, 0.7, -1.0], [2.0, 0.0, 2.0]], rtol=1e-6)
+
+
 # ---- graphs stay acyclic ----------------------------------------------------------------------
 
 

@@ -137,7 +137,7 @@ def pareto_rank(objectives: np.ndarray) -> np.ndarray:
     n = len(obj)
     geq = (obj[:, None, :] >= obj[None, :, :]).all(axis=2)
     gt = (obj[:, None, :] > obj[None, :, :]).any(axis=2)
-    dominated_by = (geq & gt).T  # dominated_by[i, j]: j dominates i
+    dominated_by: np.ndarray = np.asarray(geq & gt).T  # dominated_by[i, j]: j dominates i
     front = np.full(n, -1)
     remaining = np.ones(n, dtype=bool)
     level = 0
@@ -205,6 +205,7 @@ def io_sizes(observation_space: gym.Space, action_space: gym.Space) -> tuple[int
 def to_actions(outputs: np.ndarray, action_space: gym.Space) -> np.ndarray:
     if isinstance(action_space, gym.spaces.Discrete):
         return np.argmax(outputs, axis=1) + int(action_space.start)
+    assert isinstance(action_space, gym.spaces.Box)  # io_sizes refused every other space
     shaped = outputs.reshape((len(outputs), *action_space.shape))
     return np.clip(shaped, action_space.low, action_space.high).astype(action_space.dtype)
 
