@@ -189,7 +189,7 @@ def _entries() -> dict[str, Entry]:
             "NSESConfig",
             "NoveltyLearner",
             "NS-ES: ES on novelty alone, over a meta-population chosen by novelty (Conti et al. 2018)",
-            smoke={},
+            smoke={"generations": 3, "popsize": 6, "meta_population": 3, "hidden": (4,)},
             smoke_env="rlcanon/UTrap-v0",
         ),
         Entry(
@@ -199,7 +199,7 @@ def _entries() -> dict[str, Entry]:
             "NSRESConfig",
             "NoveltyLearner",
             "NSR-ES: ES on the mean of novelty and fitness ranks (Conti et al. 2018)",
-            smoke={},
+            smoke={"generations": 3, "popsize": 6, "meta_population": 3, "hidden": (4,)},
             smoke_env="rlcanon/UTrap-v0",
         ),
         Entry(
@@ -209,7 +209,7 @@ def _entries() -> dict[str, Entry]:
             "NSRAESConfig",
             "NoveltyLearner",
             "NSRA-ES: novelty and fitness with an adaptive weight w (Conti et al. 2018)",
-            smoke={},
+            smoke={"generations": 3, "popsize": 6, "meta_population": 3, "hidden": (4,)},
             smoke_env="rlcanon/UTrap-v0",
         ),
         Entry(

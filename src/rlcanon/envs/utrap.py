@@ -12,7 +12,9 @@ Layout (arena [-1, 1]^2; walls are thin segments that block motion, and the agen
                |       S       |         start (0, 0); side walls x = +-0.4, y in [-0.5, 0.3]
     y = -0.5   |               |         open side (away from the goal)
 
-Actions are a velocity in [-1, 1]^2 scaled by ``max_speed``; dynamics are deterministic. The
+Actions are a velocity in [-1, 1]^2 scaled by ``max_speed``; dynamics are deterministic, and the
+env truncates its own episodes after ``max_steps`` steps (60 by default: a path of at most 4.8,
+enough for the detour of about 2.6 around a side wall). The
 reward is the step's progress towards the goal, d_{t-1} - d_t, so an episode's return is
 d_0 - d_T whatever step limit cuts it: minus the final distance to the goal, up to a constant.
 Against the closed side the return is 0.3 (distance 0.5); every return above 0.3 lies outside
@@ -30,17 +32,19 @@ import numpy as np
 
 from rlcanon.errors import ConfigError
 
-ARENA = 1.0
-"""Half-width of the square arena."""
+ARENA = 6.0
+"""Half-width of the square arena: beyond the reach of an episode (60 x 0.08 = 4.8 from the start
+only along a detour), so no corner of the arena absorbs a policy, and every final position moves
+with the policy's parameters (novelty search needs that gradient)."""
 START = (0.0, 0.0)
-GOAL = (0.0, 0.8)
-VERTICAL_WALLS = ((-0.4, -0.5, 0.3), (0.4, -0.5, 0.3))
+GOAL = (0.0, 1.0)
+VERTICAL_WALLS = ((-0.5, -1.0, 0.3), (0.5, -1.0, 0.3))
 """(x, y_low, y_high) of each side wall."""
-HORIZONTAL_WALLS = ((0.3, -0.4, 0.4),)
+HORIZONTAL_WALLS = ((0.3, -0.5, 0.5),)
 """(y, x_low, x_high) of the closed side, between the start and the goal."""
 WALL_GAP = 1e-6
 """How far from a wall a blocked move stops (never on the wall line, so crossings stay decidable)."""
-TRAP_DISTANCE = 0.5
+TRAP_DISTANCE = 0.7
 """Distance to the goal of the best point inside the U (just below the middle of the closed side)."""
 
 
@@ -58,12 +62,18 @@ class UTrapEnv(gym.Env):
 
     metadata = {"render_modes": []}  # noqa: RUF012 - the same mutable class attribute as gym.Env
 
-    def __init__(self, max_speed: float = 0.05, goal_radius: float = 0.05) -> None:
+    def __init__(self, max_speed: float = 0.08, goal_radius: float = 0.05, max_steps: int = 60) -> None:
         for name, value in (("max_speed", max_speed), ("goal_radius", goal_radius)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
                 raise ConfigError(f"{name}={value!r} is not allowed; it must be a number in (0, 1]")
-        self.max_speed, self.goal_radius = float(max_speed), float(goal_radius)
-        self.observation_space = gym.spaces.Box(-ARENA, ARENA, (2,), np.float32)
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= 10**6:
+            raise ConfigError(f"max_steps={max_steps!r} is not allowed; it must be an integer in [1, 10**6]")
+        self.max_speed, self.goal_radius, self.max_steps = float(max_speed), float(goal_radius), max_steps
+        self.steps = 0
+        # the position and the elapsed fraction of the episode: a policy may act by time as well as
+        # by place (a detour "down first, then up" is then one unit away)
+        low = np.array([-ARENA, -ARENA, 0.0], dtype=np.float32)
+        self.observation_space = gym.spaces.Box(low, np.array([ARENA, ARENA, 1.0], dtype=np.float32))
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.x, self.y = START
 
@@ -71,29 +81,34 @@ class UTrapEnv(gym.Env):
         return math.hypot(self.x - GOAL[0], self.y - GOAL[1])
 
     def _obs(self) -> np.ndarray:
-        return np.array([self.x, self.y], dtype=np.float32)
+        return np.array([self.x, self.y, self.steps / self.max_steps], dtype=np.float32)
 
     def _info(self) -> dict[str, Any]:
         return {"bc": np.array([self.x, self.y]), "distance": self._distance()}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        self.x, self.y = START
+        self.x, self.y, self.steps = START[0], START[1], 0
         return self._obs(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (2,) or not np.isfinite(a).all():
-            raise ConfigError(f"the U-trap takes a finite action of shape (2,); got {np.asarray(action)!r}")
-        dx, dy = (float(v) * self.max_speed for v in np.clip(a, -1.0, 1.0))
+        try:  # plain floats: this runs once per step, and NumPy's per-call cost dominates here
+            ax, ay = (float(v) for v in action)
+        except (TypeError, ValueError):
+            ax = ay = math.nan
+        if not (math.isfinite(ax) and math.isfinite(ay)):
+            raise ConfigError(f"the U-trap takes a finite action of shape (2,); got {action!r}")
+        dx = min(max(ax, -1.0), 1.0) * self.max_speed
+        dy = min(max(ay, -1.0), 1.0) * self.max_speed
         before = self._distance()
         # one axis at a time, each checked at the other's current value: the agent slides along a
         # wall, and the closed corners of the U leak nothing
         x = min(max(_blocked(self.x, self.x + dx, self.y, VERTICAL_WALLS), -ARENA), ARENA)
         y = min(max(_blocked(self.y, self.y + dy, x, HORIZONTAL_WALLS), -ARENA), ARENA)
-        self.x, self.y = x, y
+        self.x, self.y, self.steps = x, y, self.steps + 1
         after = self._distance()
-        return self._obs(), before - after, after <= self.goal_radius, False, self._info()
+        truncated = self.steps >= self.max_steps
+        return self._obs(), before - after, after <= self.goal_radius, truncated, self._info()
 
 
 def behaviour(env: gym.Env) -> np.ndarray:

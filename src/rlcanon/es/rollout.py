@@ -161,7 +161,7 @@ def evaluate(
     obs_mean: np.ndarray,
     obs_std: np.ndarray,
     env: gym.Env,
-    behaviours: list[np.ndarray] | None = None,
+    behaviours: list[tuple[np.ndarray, dict[str, Any]]] | None = None,
 ) -> tuple[float, int, np.ndarray]:
     """Mean return over episodes, env steps, and [sum, sum of squares] of raw observations. With
     ``behaviours`` (a list), the final observation and info of each episode are appended to it as
