@@ -5,7 +5,7 @@ A population of members trains with its own hyperparameters. Every ``interval`` 
 here: the paper's members get "ready" one by one; these are synchronous, as Ray Tune's synchronous
 PBT) each member's recent performance is read, and
 
-* **exploit** (truncation selection, the paper's Sec. 3 / A.1): rank the members; each of the
+* **exploit** (truncation selection, as the paper uses it for RL): rank the members; each of the
   bottom ``truncation_fraction`` copies the weights *and* the hyperparameters of a member drawn
   uniformly from the top ``truncation_fraction``;
 * **explore** then changes the copied hyperparameters: *perturb* multiplies each by a factor drawn
@@ -55,6 +55,8 @@ class PBTConfig(BaseConfig):
 
     BUDGET: ClassVar[str] = "total_timesteps"
 
+    seed: int = 1
+    """Seed of PBT's own draws (priors, selection, explore); each member's seed derives from it."""
     algo: str = "ppo"
     """The deep RL algorithm every member runs (any 'rlcanon train' algorithm)."""
     population_size: int = 8
@@ -70,7 +72,7 @@ class PBTConfig(BaseConfig):
     """Env steps of each member between two exploit/explore steps (a round); best a multiple of the
     member's steps per update (PPO: num_envs * num_steps)."""
     truncation_fraction: float = 0.2
-    """Exploit: the bottom fraction copies the top fraction (truncation selection; 20% in the paper);
+    """Exploit: the bottom fraction copies the top fraction (truncation selection; a fifth in the paper);
     0 never exploits (the same members with their first hyperparameters: random search)."""
     explore: str = "perturb"
     """Explore: perturb (multiply by a factor of perturb_factors) or resample (from the prior)."""
