@@ -45,12 +45,14 @@ def assert_sane(es):
 # ---- long runs and hostile input ----
 
 
-def test_100k_generations_on_the_10d_sphere_never_raise():
-    """The run that used to end in LinAlgError ("Eigenvalues did not converge") near generation
-    12,900, once sigma had collapsed; it goes on, and says it should have stopped long before."""
+@pytest.mark.parametrize("count", [15_000, pytest.param(100_000, marks=pytest.mark.learning)])
+def test_long_runs_on_the_10d_sphere_never_raise(count):
+    """The run that used to end in LinAlgError ("Eigenvalues did not converge") at generation 13,175
+    (this seed), once sigma had collapsed; it goes on, and says it should have stopped long before.
+    15,000 generations take about 2 s on an idle core, 100,000 about 10 s (hence the slow marker)."""
     es = CMAES(np.ones(10), 0.5, seed=1)
     first_stop = None
-    for generation in range(100_000):
+    for generation in range(count):
         X = es.ask()
         es.tell(X, sphere_fitness(X))
         if first_stop is None and generation % 100 == 0 and es.should_stop():

@@ -178,7 +178,8 @@ class CMAES(Tracker):
     def tell(self, population: np.ndarray, fitness: Any) -> None:
         f = clean_fitness(fitness, self.popsize)
         population = np.asarray(population, dtype=np.float64)
-        if population.shape != (self.popsize, self.dim) or not np.isfinite(population).all():
+        # one sum finds NaN and infinity (the asked samples are far below the float range's end)
+        if population.shape != (self.popsize, self.dim) or not math.isfinite(float(population.sum())):
             raise ConfigError(
                 f"tell() needs the asked population: a finite array of shape ({self.popsize}, {self.dim}); "
                 f"got shape {population.shape}" + ("" if population.size == 0 else " or non-finite entries")
@@ -204,14 +205,14 @@ class CMAES(Tracker):
         p_sigma = (1 - k.c_sigma) * self.p_sigma + math.sqrt(
             k.c_sigma * (2 - k.c_sigma) * k.mueff
         ) * c_inv_sqrt_y_w
-        norm_ps = float(np.linalg.norm(p_sigma))
+        norm_ps = math.sqrt(float(p_sigma @ p_sigma))
         # h_sigma stalls the p_c update while ||p_sigma|| is large (p. 30)
         h_sigma = (
             norm_ps / math.sqrt(1 - (1 - k.c_sigma) ** (2 * self.generation))
             < (1.4 + 2 / (k.n + 1)) * k.chi_n
         )
         p_c = (1 - k.c_c) * self.p_c + h_sigma * math.sqrt(k.c_c * (2 - k.c_c) * k.mueff) * y_w  # eq. 45
-        if not (np.isfinite(mean).all() and np.isfinite(p_sigma).all() and np.isfinite(p_c).all()):
+        if not math.isfinite(float(mean.sum() + p_sigma.sum() + p_c.sum())):  # one check: NaN or inf
             return
         self.mean, self.p_sigma, self.p_c = mean, p_sigma, p_c
         # negative weights act on Mahalanobis-normalised steps: w_i * n / ||C^{-1/2} y_i||^2 (eq. 46)
@@ -222,7 +223,7 @@ class CMAES(Tracker):
             w_circ[neg] *= k.n / np.maximum((cy * cy).sum(axis=1), 1e-300)
         delta_h = (1 - h_sigma) * k.c_c * (2 - k.c_c)
         # eq. 47 as one weighted Gram product: rank-one (p_c, weight c_1) and rank-mu rows together
-        rows = np.vstack([self.p_c, y])
+        rows = np.concatenate([self.p_c[None], y])
         coef = np.concatenate([[k.c_1], k.c_mu * w_circ])
         self.C *= 1 + k.c_1 * delta_h - k.c_1 - k.c_mu * w.sum()
         self.C += (rows.T * coef) @ rows
@@ -242,7 +243,8 @@ class CMAES(Tracker):
         old_d2 = self.D**2
         d2, B, C = old_d2, self.B, self.C  # the fallback: keep the last decomposition
         if np.isfinite(C).all():
-            C = np.triu(self.C) + np.triu(self.C, 1).T  # keep C exactly symmetric
+            C = self.C + self.C.T  # keep C exactly symmetric (a + b == b + a in floating point)
+            C *= 0.5
             try:
                 d2, B = np.linalg.eigh(C)
             except np.linalg.LinAlgError:
@@ -254,7 +256,7 @@ class CMAES(Tracker):
         if floored.any() or d2 is old_d2:  # make C the matrix that B and D describe
             d2 = np.maximum(d2, top / MAX_CONDITION)
             C = (B * d2) @ B.T
-            C = np.triu(C) + np.triu(C, 1).T
+            C = 0.5 * (C + C.T)
         if not SCALE_RANGE[0] <= top <= SCALE_RANGE[1]:
             # (sigma, C, p_c) -> (sigma sqrt(s), C / s, p_c / sqrt(s)) samples the same distribution
             C, d2 = C / top, d2 / top

@@ -135,7 +135,7 @@ class RestartCMAES:
                 f"max_restarts={max_restarts!r} is not allowed; it must be an integer in [0, {MAX_RESTARTS}]"
             )
         self.max_restarts = int(max_restarts)
-        self._settings = {"bounds": bounds, "eigen_gap_factor": eigen_gap_factor}
+        self._settings: dict[str, Any] = {"bounds": bounds, "eigen_gap_factor": eigen_gap_factor}
         self.inner = CMAES(x0, sigma0, seed=seed, popsize=popsize, **self._settings)
         self.x0 = self.inner.mean.copy()
         self.dim = self.inner.dim
