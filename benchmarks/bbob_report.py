@@ -21,6 +21,28 @@ RATIO_TARGET = 1.1  # issue #13: mean evaluations to target within 1.1x of pycma
 SOLVED_SLACK = 1  # issue #13: as many (function, dimension) pairs solved as pycma, within one
 
 
+def merge(parts: list[Path], out: Path) -> None:
+    """Join the outputs of several runs of bench_bbob.py (e.g. one process per dimension) into
+    ``out``: the run records concatenated, and each optimizer's COCO folders side by side under
+    OUT/exdata/<optimizer>/ (cocopp reads every .info file below the folder it is given)."""
+    manifests = [json.loads((p / "manifest.json").read_text()) for p in parts]
+    names = manifests[0]["optimizers"]
+    if any(m["optimizers"] != names for m in manifests):
+        raise SystemExit("the parts ran different optimizers; merge only parts of one benchmark")
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "runs.jsonl", "w") as runs:
+        for p in parts:
+            runs.write((p / "runs.jsonl").read_text())
+    folders = {}
+    for name in names:
+        folders[name] = str(out / "exdata" / name)
+        for i, m in enumerate(manifests):
+            shutil.copytree(m["result_folders"][name], out / "exdata" / name / f"part{i}", dirs_exist_ok=True)
+    merged = {**manifests[0], "parts": [str(p) for p in parts], "result_folders": folders}
+    merged["suite"] = [m["suite"] for m in manifests]
+    (out / "manifest.json").write_text(json.dumps(merged, indent=1))
+
+
 def load_runs(out: Path) -> list[dict[str, Any]]:
     with open(out / "runs.jsonl") as f:
         return [json.loads(line) for line in f if line.strip()]

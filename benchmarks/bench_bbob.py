@@ -177,6 +177,22 @@ def run_one(
     }
 
 
+def code_version() -> dict[str, Any]:
+    """The commit the run used and whether rlcanon.es had uncommitted edits (recorded with the runs)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*a: str) -> str:
+        try:
+            done = subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=30)
+            return done.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+
+    return {"commit": git("rev-parse", "HEAD"), "es_uncommitted": git("status", "--short", "src/rlcanon/es")}
+
+
 def benchmark(args: argparse.Namespace, names: list[str]) -> None:
     import cma  # noqa: F401  (imported here so that no run's wall time includes the import)
     import cocoex
@@ -199,6 +215,8 @@ def benchmark(args: argparse.Namespace, names: list[str]) -> None:
         "optimizers": names,
         "result_folders": {n: str(out / o.result_folder) for n, o in observers.items()},
         "rlcanon_restart_scheme": rlcanon_has_restart_scheme(),
+        "rlcanon_code": code_version(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     totals = dict.fromkeys(names, 0.0)
@@ -226,19 +244,22 @@ def main() -> None:
     ap.add_argument("--instances", default="1-5", help="instance indices, e.g. 1-15")
     ap.add_argument("--functions", default="1-24", help="function indices, e.g. 1-24 or 1,8,15")
     ap.add_argument("--budget-multiplier", type=float, default=1e4, help="evaluations per dimension")
-    ap.add_argument("--restarts", type=int, default=9, help="at most this many IPOP (large) restarts")
+    ap.add_argument("--restarts", type=int, default=100, help="most restarts (100: the budget binds first)")
     ap.add_argument("--optimizers", nargs="+", default=None, choices=list(OPTIMIZERS))
     ap.add_argument("--report-only", action="store_true", help="only the table and cocopp figures")
     ap.add_argument("--img-dir", default=None, help="copy the ECDF figures here (e.g. docs/img)")
     ap.add_argument("--no-cocopp", action="store_true", help="skip cocopp post-processing")
+    ap.add_argument("--merge", nargs="+", default=None, help="join these OUT folders into --out")
     args = ap.parse_args()
     pin_threads(1)  # before numpy is imported anywhere
-    from bbob_report import report
+    from bbob_report import merge, report
 
     out = Path(args.out).resolve()
     img_dir = None if args.img_dir is None else Path(args.img_dir).resolve()  # before the chdir below
 
-    if not args.report_only:
+    if args.merge:
+        merge([Path(p).resolve() for p in args.merge], out)
+    elif not args.report_only:
         names = args.optimizers or [
             n for n in OPTIMIZERS if "bipop" not in n or rlcanon_has_restart_scheme() or n.startswith("pycma")
         ]
