@@ -160,6 +160,7 @@ class CMAES(Tracker):
         self.C = np.eye(n)
         self.B = np.eye(n)  # eigenvectors as columns: C = B diag(D^2) B^T
         self.D = np.ones(n)
+        self._d_max = 1.0  # max(D), read by every sigma update
         self.p_sigma = np.zeros(n)
         self.p_c = np.zeros(n)
         self.last_eigen = 0
@@ -234,7 +235,7 @@ class CMAES(Tracker):
         """sigma, unless it is not finite, clipped so that sigma * max(D) stays in STD_RANGE."""
         if not math.isfinite(sigma) or sigma <= 0:
             return
-        top = float(self.D.max())
+        top = self._d_max
         self.sigma = min(max(sigma, STD_RANGE[0] / top), STD_RANGE[1] / top)
 
     def _eigen(self) -> None:
@@ -263,6 +264,7 @@ class CMAES(Tracker):
             self.p_c = self.p_c / math.sqrt(top)
             self.sigma *= math.sqrt(top)
         self.C, self.B, self.D = C, B, np.sqrt(d2)
+        self._d_max = float(self.D.max())
         self._set_sigma(self.sigma)
 
     # ---- diagnostics, stopping, state ----
@@ -282,6 +284,7 @@ class CMAES(Tracker):
         super().load_state_dict(state)
         self.history.load_state_dict(state)
         self.sigma = float(self.sigma)
+        self._d_max = float(self.D.max())
 
 
 def _check_bounds(bounds: Any, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -128,7 +128,9 @@ class FitnessHistory:
         self.best_evaluation = 0  # pycma ``best.evals``: evaluations when the best-ever value was seen
 
     def record(self, fitness: np.ndarray, generation: int, evaluations: int, improved: bool) -> None:
-        best, worst = _clamp(float(fitness.max())), _clamp(float(fitness.min()))
+        best, worst = float(fitness.max()), float(fitness.min())
+        if not -FITNESS_LIMIT <= worst <= best <= FITNESS_LIMIT:  # rare: inline checks are cheaper
+            best, worst = _clamp(best), _clamp(worst)
         self.fit_range = best - worst
         self.fit_recent[self.fit_recent_count % len(self.fit_recent)] = best
         self.fit_recent_count += 1
