@@ -364,3 +364,16 @@ def test_bipop_cma_es_state_round_trip_after_restarts():
     assert a.schedule.run_index > 2 and b.schedule.run_index == a.schedule.run_index
     assert (a.evaluations, a.generation, a.best_f) == (b.evaluations, b.generation, b.best_f)
     np.testing.assert_array_equal(a.best_x, b.best_x)
+
+
+def test_the_ipop_variant_doubles_the_population_at_each_restart():
+    from rlcanon.es.restarts import IPOPCMAES
+
+    es = IPOPCMAES(np.zeros(3), 1.0, seed=0, max_restarts=2)
+    sizes, sigmas = [es.popsize], [es.sigma]
+    for _ in range(3):
+        generations(es, lambda X: np.zeros(len(X)), 1)  # tolfun: every run stops at once
+        sizes.append(es.popsize)
+        sigmas.append(es.sigma)
+    assert sizes == [7, 14, 28, 28] and "tolfun" in es.should_stop()
+    assert sigmas[:3] == [1.0, 1.0, 1.0]  # IPOP restarts with sigma0 (the last run went on one step)
