@@ -48,6 +48,16 @@ def load_runs(out: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def complete_instances(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the (dimension, instance) groups that every optimizer ran on every function (a run
+    stopped by hand may leave one instance half done)."""
+    cells: dict[tuple[int, int], set[tuple[str, int]]] = defaultdict(set)
+    for r in runs:
+        cells[(r["dim"], r["instance"])].add((r["optimizer"], r["function"]))
+    full = max((len(v) for v in cells.values()), default=0)
+    return [r for r in runs if len(cells[(r["dim"], r["instance"])]) == full]
+
+
 def aggregate(runs: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str, Any]]:
     """(optimizer, dim, function) -> runs, successes, aRT, solved (a majority of instances hit)."""
     groups: dict[tuple[str, int, int], list[dict[str, Any]]] = defaultdict(list)
@@ -160,7 +170,11 @@ def run_cocopp(out: Path, img_dir: Path | None) -> list[str]:
 
 
 def report(out: Path, img_dir: Path | None, run_cocopp_pp: bool = True) -> None:
-    stats = aggregate(load_runs(out))
+    runs = load_runs(out)
+    kept = complete_instances(runs)
+    if len(kept) < len(runs):
+        print(f"left out {len(runs) - len(kept)} runs of incomplete instances", flush=True)
+    stats = aggregate(kept)
     summaries = [s for c in COMPARISONS if (s := compare(stats, *c)) is not None]
     md = table(stats)
     (out / "table.md").write_text(md + "\n")

@@ -220,21 +220,38 @@ def benchmark(args: argparse.Namespace, names: list[str]) -> None:
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     totals = dict.fromkeys(names, 0.0)
+    last_instance_s = 0.0
     with open(out / "runs.jsonl", "a") as log:
-        for dim in dims:
-            budget = int(args.budget_multiplier * dim)
-            for function in functions:
-                for instance in instances:
+        # instance-major, so that a run cut short by --deadline leaves whole instances of every pair
+        for instance in instances:
+            if args.deadline is not None and time.time() + last_instance_s > args.deadline:
+                print(f"deadline: stopping before instance {instance}", flush=True)
+                break
+            started = time.time()
+            for dim in dims:
+                budget = int(args.budget_multiplier * dim)
+                for function in functions:
                     for name in names:
-                        key = (function, dim, instance)
-                        rec = run_one(suite, observers[name], name, key, budget, args.restarts)
+                        rec = run_one(
+                            suite, observers[name], name, (function, dim, instance), budget, args.restarts
+                        )
                         totals[name] += rec["wall_s"]
                         log.write(json.dumps(rec) + "\n")
                         log.flush()
-                so_far = {k: round(v, 1) for k, v in totals.items()}
-                print(f"{time.strftime('%H:%M:%S')} {dim}-D f{function} done; wall (s) {so_far}", flush=True)
+            last_instance_s = time.time() - started
+            so_far = {k: round(v, 1) for k, v in totals.items()}
+            print(f"{time.strftime('%H:%M:%S')} instance {instance} done; wall (s) {so_far}", flush=True)
     observers.clear()  # cocoex 2.8's Observer.free() raises; dropping the objects finalises the logs
     print("wall time per optimizer (s):", {k: round(v, 1) for k, v in totals.items()}, flush=True)
+
+
+def deadline_epoch(hh_mm: str) -> float:
+    """Today's HH:MM UTC as a Unix time."""
+    import calendar
+
+    hours, _, minutes = hh_mm.partition(":")
+    today = time.gmtime()
+    return float(calendar.timegm((today.tm_year, today.tm_mon, today.tm_mday, int(hours), int(minutes), 0)))
 
 
 def main() -> None:
@@ -246,11 +263,17 @@ def main() -> None:
     ap.add_argument("--budget-multiplier", type=float, default=1e4, help="evaluations per dimension")
     ap.add_argument("--restarts", type=int, default=100, help="most restarts (100: the budget binds first)")
     ap.add_argument("--optimizers", nargs="+", default=None, choices=list(OPTIMIZERS))
+    ap.add_argument(
+        "--deadline",
+        default=None,
+        help="UTC HH:MM: start no instance that would end after it (by the last one's time)",
+    )
     ap.add_argument("--report-only", action="store_true", help="only the table and cocopp figures")
     ap.add_argument("--img-dir", default=None, help="copy the ECDF figures here (e.g. docs/img)")
     ap.add_argument("--no-cocopp", action="store_true", help="skip cocopp post-processing")
     ap.add_argument("--merge", nargs="+", default=None, help="join these OUT folders into --out")
     args = ap.parse_args()
+    args.deadline = None if args.deadline is None else deadline_epoch(args.deadline)
     pin_threads(1)  # before numpy is imported anywhere
     from bbob_report import merge, report
 
