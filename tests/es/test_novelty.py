@@ -258,3 +258,34 @@ def test_inconsistent_checkpoints_are_refused():
 def test_bad_settings_are_refused_in_one_line(override, match):
     with pytest.raises(ConfigError, match=match):
         NSRAESConfig(**override)
+
+
+# ---- learning: the deceptive trap ------------------------------------------------------------
+
+ESCAPE = {"seed": 3, "hidden": (16,), "popsize": 20, "learning_rate": 0.05}
+"""Settings of benchmarks/novelty_utrap.py; seed 3 there: NS-ES passes the wall at generation 40,
+NSR-ES at 25, OpenAI-ES never in 150 (docs/novelty-search.md has seeds 1-5)."""
+
+
+@pytest.mark.learning
+def test_novelty_search_passes_the_wall_where_fitness_only_es_stays_trapped():
+    from rlcanon.es.policy import ESLearner, ESPolicyConfig
+
+    es_cfg = ESPolicyConfig(
+        env_id="rlcanon/UTrap-v0", strategy="openai-es", sigma0=0.1, generations=40, **ESCAPE
+    )
+    es = ESLearner(es_cfg, es_cfg.env_id, np.random.default_rng(0))
+    for _ in range(30):
+        es.iterate()
+    # no candidate ever scored above the trap's return (0.3, against the closed side)
+    assert es.es.best_f < math.dist(START, GOAL) - TRAP_DISTANCE + 1e-3
+    final, *_ = run_policy(lambda o: es.predict(o[None])[0][0])
+    assert inside_trap(*final[:2])
+
+    for config_class, generations in ((NSESConfig, 60), (NSRESConfig, 45)):
+        cfg = config_class(sigma=0.1, generations=generations, **ESCAPE)
+        agent = NoveltyLearner(cfg, cfg.env_id, np.random.default_rng(0))
+        for _ in range(generations):
+            agent.iterate()
+        beyond = agent.meta.archive.behaviours[:, 1] > 0.35  # final positions past the closed side
+        assert beyond.any(), config_class.__name__
