@@ -272,7 +272,7 @@ def test_novelty_search_passes_the_wall_where_fitness_only_es_stays_trapped():
     from rlcanon.es.policy import ESLearner, ESPolicyConfig
 
     es_cfg = ESPolicyConfig(
-        env_id="rlcanon/UTrap-v0", strategy="openai-es", sigma0=0.1, generations=40, **ESCAPE
+        env_id="rlcanon/UTrap-v0", strategy="openai-es", sigma0=0.1, generations=30, **ESCAPE
     )
     es = ESLearner(es_cfg, es_cfg.env_id, np.random.default_rng(0))
     for _ in range(30):
