@@ -219,7 +219,8 @@ def _problem(args: argparse.Namespace, flags: dict[str, Any]) -> int:
     out = {"strategy": args.strategy, "problem": args.problem, "dim": dim, **res.summary()}
     for key, value in out.items():
         if key == "stop":  # the stop reasons by name, e.g. "tolfun=1e-11"
-            value = ", ".join(f"{name}={v:g}" for name, v in value.items()) or "-"
+            value = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
+            value = value or "-"
         print(f"{key:16s} {value}")
     if args.json:
         print(dumps(out))
