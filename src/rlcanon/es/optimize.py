@@ -64,11 +64,11 @@ class MinimizeResult:
     restarts: int
     wall_time_s: float
     history: list[tuple[int, float, float]] = field(default_factory=list)  # (evals, best f, sigma)
-    stop: dict[str, float] = field(default_factory=dict)
+    stop: dict[str, Any] = field(default_factory=dict)
     """Why the search ended, by name: "ftarget" (f <= target), "maxfevals" (the budget), a strategy's
     own criteria (CMA-ES: es/termination.py), "maxiter" (a small BIPOP run's cap) or "degenerated"
     (a search distribution that broke down numerically)."""
-    run_stops: list[dict[str, float]] = field(default_factory=list)
+    run_stops: list[dict[str, Any]] = field(default_factory=list)
     """The stop reasons of every run, restarts included, in order."""
 
     def summary(self) -> dict[str, Any]:
@@ -97,7 +97,7 @@ class _Search:
     best_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
     history: list[tuple[int, float, float]] = field(default_factory=list)
 
-    def run(self, es: Any, max_generations: int | None) -> dict[str, float]:
+    def run(self, es: Any, max_generations: int | None) -> dict[str, Any]:
         """Generations of ``es`` until the target, the budget, its own stop or a numerical breakdown;
         returns why it ended."""
         generation = 0
