@@ -1,7 +1,7 @@
 """What population-based training drives: a population of members that train for a while with
 given hyperparameters and report how well they do, and whose weights can be copied from one to
 another (:class:`Population`). Two populations satisfy it: the toy quadratic of Jaderberg et al.
-2017 (Sec. 4.1, Fig. 2), which needs no RL, and :class:`MemberRuns`, whose members are runs of the
+2017 (their Fig. 2), which needs no RL, and :class:`MemberRuns`, whose members are runs of the
 shared harness (any deep RL registry entry), each in its own run directory with its own checkpoints.
 
 Member runs are trained in this process, in a pool of local processes, or on Ray; every member's
@@ -36,7 +36,7 @@ class Population(Protocol):
         """Replace member ``target``'s trained state (weights, optimizer, normalisers) by ``source``'s."""
 
 
-# ---- the toy of Jaderberg et al. 2017 (Sec. 4.1, Fig. 2) ---------------------------------------
+# ---- the toy of Jaderberg et al. 2017 (their Fig. 2) ------------------------------------------
 
 
 class ToyPopulation:
