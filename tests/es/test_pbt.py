@@ -83,7 +83,16 @@ def test_exploit_copies_weights_and_hyperparameters_before_explore_perturbs_them
 
 @pytest.mark.parametrize(
     ("size", "fraction", "count"),
-    [(1, 0.2, 0), (4, 0.0, 0), (2, 0.2, 1), (4, 0.2, 1), (10, 0.2, 2), (10, 0.25, 3), (5, 0.5, 2), (20, 0.2, 4)],
+    [
+        (1, 0.2, 0),
+        (4, 0.0, 0),
+        (2, 0.2, 1),
+        (4, 0.2, 1),
+        (10, 0.2, 2),
+        (10, 0.25, 3),
+        (5, 0.5, 2),
+        (20, 0.2, 4),
+    ],
 )
 def test_quantile_count(size, fraction, count):
     assert quantile_count(size, fraction) == count
@@ -332,3 +341,28 @@ def test_a_bad_pbt_state_is_refused_by_name():
     }
     with pytest.raises(CheckpointError, match=r"lineage\[0\].member is 5, expected an integer in \[0, 1\]"):
         part.check_state_json({**good, "lineage": [row]}, "state.json", "extra.pbt")
+
+
+def test_a_round_cut_short_is_done_again_on_resume(tmp_path):
+    """A kill after some members finished round 2 but before the PBT checkpoint of round 2: the
+    resume starts round 2 again; the member already at the round's end is not trained further."""
+    from rlcanon.core.config import to_dict
+    from rlcanon.es.pbt_members import MemberJob, member_config, train_member
+    from rlcanon.runs import resume
+
+    run = tmp_path / "pbt"
+    cfg = _smoke()
+    ENTRIES["pbt"].train(cfg, run_dir=run, progress=False)
+    state = json.loads((ckpt.latest_checkpoint(run) / ckpt.STATE).read_text())
+    hypers = state["extra"]["pbt"]["hyperparameters"]
+    fixed = {"num_envs": 2, "num_steps": 64, "batch_size": 64, "eval_episodes": 1}
+    m00 = run / "members" / "m00"
+    train_member(MemberJob("ppo", str(m00), to_dict(member_config(cfg, 0, hypers[0], fixed, 256)), False))
+    more = resume(run, progress=False, total_timesteps=256)
+    assert more.summary["rounds"] == 2
+    lineage = json.loads((run / "lineage.json").read_text())["rows"]
+    assert [r["round"] for r in lineage] == [1, 1, 2, 2]
+    assert lineage[2]["old"] == hypers[0]
+    steps = [int(float(s)) for s in read_metrics(m00)["global_step"]]
+    assert steps == [128, 256]  # round 2 was trained once
+    assert [int(r) for r in read_metrics(run)["pbt/round"]] == [1, 2]  # the PBT run logged round 2 once
