@@ -60,7 +60,7 @@ class PBTConfig(BaseConfig):
     algo: str = "ppo"
     """The deep RL algorithm every member runs (any 'rlcanon train' algorithm)."""
     population_size: int = 8
-    """Members trained side by side (Jaderberg et al. 2017 use 10 to 80; 8 keeps a CPU run small)."""
+    """Members trained side by side (Jaderberg et al. 2017 use tens; 8 keeps a CPU run small)."""
     search_space: tuple[str, ...] = ("learning_rate=1e-4:1e-2:log", "ent_coef=0:0.05")
     """Searched settings of the algorithm: NAME=LOW:HIGH (uniform), NAME=LOW:HIGH:log (log-uniform)
     or NAME=A,B,C (choices); only int and float settings."""
