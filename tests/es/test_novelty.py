@@ -245,6 +245,31 @@ def test_inconsistent_checkpoints_are_refused():
         load_parts(fresh.checkpoint_parts(), fresh, arrays, {"global_step": 1}, bad_rng, "test")
 
 
+def test_worker_chunks_return_the_same_behaviours():
+    """What each process or Ray worker runs (``run_job`` on a pair-aligned slice of candidates)
+    gives the BCs of one whole evaluation (the pool itself is tested by ES policy search)."""
+    from rlcanon.es.backends import _chunks, run_job
+
+    spec = spec_for("rlcanon/UTrap-v0", (4,), 0, 1)
+    job = {
+        "popsize": 8,
+        "run_seed": 1,
+        "generation": 0,
+        "noise_seeds": np.array([5, 6, 7, 8]),
+        "mean": spec.init(np.random.default_rng(0)),
+        "sigma": 0.5,
+        "obs_mean": np.zeros(3),
+        "obs_std": np.ones(3),
+        "behaviour": final_xy,
+    }
+    whole = run_job(spec, job, list(range(8)))
+    parts = sorted((r for c in _chunks(8, 3) for r in run_job(spec, job, c)), key=lambda r: r[0])
+    assert len(whole[0]) == 5 and len({tuple(r[4]) for r in whole}) > 1  # candidates end apart
+    for w, p in zip(whole, parts):
+        assert w[:3] == p[:3]
+        np.testing.assert_array_equal(w[4], p[4])
+
+
 @pytest.mark.parametrize(
     ("override", "match"),
     [
