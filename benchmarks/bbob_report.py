@@ -44,8 +44,11 @@ def merge(parts: list[Path], out: Path) -> None:
 
 
 def load_runs(out: Path) -> list[dict[str, Any]]:
+    """The run records, each with its budget (the manifest's multiplier times the dimension)."""
+    multiplier = json.loads((out / "manifest.json").read_text())["budget_multiplier"]
     with open(out / "runs.jsonl") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        runs = [json.loads(line) for line in f if line.strip()]
+    return [{**r, "budget": int(multiplier * r["dim"])} for r in runs]
 
 
 def complete_instances(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -73,6 +76,8 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str
             "aRT": spent / successes if successes else None,
             "solved": 2 * successes > len(rs),
             "wall_s": sum(r["wall_s"] for r in rs),
+            # unsuccessful runs that ended before the budget (restarts exhausted or no room left)
+            "ended_early": sum(r["hit_at"] is None and r["evaluations"] < r.get("budget", 0) for r in rs),
         }
     return stats
 
@@ -105,6 +110,8 @@ def compare(stats: dict, ours: str, theirs: str) -> dict[str, Any] | None:
         "ratios": ratios,
         "wall_s_ours": sum(s["wall_s"] for (o, _, _), s in stats.items() if o == ours),
         "wall_s_theirs": sum(s["wall_s"] for (o, _, _), s in stats.items() if o == theirs),
+        "ended_early_ours": sum(s["ended_early"] for (o, _, _), s in stats.items() if o == ours),
+        "ended_early_theirs": sum(s["ended_early"] for (o, _, _), s in stats.items() if o == theirs),
     }
     summary["target_solved_met"] = len(solved_ours) >= len(solved_theirs) - SOLVED_SLACK
     # the geometric mean treats 2x and 0.5x alike; the arithmetic mean, stricter, is judged too
