@@ -5,21 +5,21 @@ test bed of NS-ES, NSR-ES and NSRA-ES. The agent starts inside a "U" whose close
 goal, so the greedy direction (straight at the goal) ends against the wall: a local optimum that
 only a detour out of the open side, away from the goal at first, escapes.
 
-Layout (arena [-1, 1]^2; walls are thin segments that block motion, and the agent slides along them)::
+Layout (walls are thin segments that block motion; the agent slides along them)::
 
-    y = 0.8            G                 goal (0, 0.8)
-    y = 0.3    +---------------+         closed side, x in [-0.4, 0.4]
-               |       S       |         start (0, 0); side walls x = +-0.4, y in [-0.5, 0.3]
-    y = -0.5   |               |         open side (away from the goal)
+    y = 1.0            G                 goal (0, 1)
+    y = 0.3    +---------------+         closed side, x in [-0.5, 0.5]
+               |       S       |         start (0, 0); side walls x = +-0.5, y in [-1, 0.3]
+    y = -1.0   |               |         open side (away from the goal)
 
-Actions are a velocity in [-1, 1]^2 scaled by ``max_speed``; dynamics are deterministic, and the
-env truncates its own episodes after ``max_steps`` steps (60 by default: a path of at most 4.8,
-enough for the detour of about 2.6 around a side wall). The
-reward is the step's progress towards the goal, d_{t-1} - d_t, so an episode's return is
-d_0 - d_T whatever step limit cuts it: minus the final distance to the goal, up to a constant.
-Against the closed side the return is 0.3 (distance 0.5); every return above 0.3 lies outside
-the U. The behaviour characterisation (final (x, y)) is ``info["bc"]`` on every step and
-:func:`behaviour` on the env.
+Actions are a velocity in [-1, 1]^2 scaled by ``max_speed`` (0.08); dynamics are deterministic,
+and the env truncates its own episodes after ``max_steps`` steps (60: a path of at most 4.8,
+against about 2.8 to pass the closed side by a detour and 4 to reach the goal). Observations are
+(x, y, t / max_steps). The reward is the step's progress towards the goal, d_{t-1} - d_t, so an
+episode's return is d_0 - d_T whatever step limit cuts it: minus the final distance to the goal,
+up to a constant. Against the closed side the return is 0.3 (distance 0.7); every return above
+0.3 lies outside the U. The behaviour characterisation (final (x, y)) is ``info["bc"]`` on every
+step and :func:`behaviour` on the env.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ TRAP_DISTANCE = 0.7
 
 def _blocked(start: float, end: float, other: float, walls: tuple[tuple[float, float, float], ...]) -> float:
     """Where a move along one axis from ``start`` to ``end`` stops, the other coordinate being
-    ``other``: at the first wall line it crosses (a closed segment), else at ``end``."""
+    ``other``: just before the nearest wall line it crosses (closed segments), else at ``end``.
+    Each clamp shortens the move, so a farther wall checked first is undone by the nearer one."""
     for line, low, high in walls:
         if low <= other <= high and (start - line) * (end - line) <= 0.0:
             end = line - WALL_GAP if start < line else line + WALL_GAP
