@@ -172,7 +172,7 @@ class FitnessHistory:
             elif key == "fit_range":
                 value = float(value)
             else:
-                value = int(value)
+                value = max(0, int(value))  # counts
             setattr(self, key, value)
 
 
@@ -236,6 +236,8 @@ def _tolfacupx(es: CMAView, crit: StopCriteria, stds: np.ndarray) -> float | Non
 
 def _tolfun(es: CMAView, crit: StopCriteria) -> float | None:
     recent = es.history.recent()
+    if not len(recent):
+        return None
     flat = es.history.fit_range < crit.tolfun and float(recent.max() - recent.min()) < crit.tolfun
     return float(crit.tolfun) if flat else None
 
