@@ -208,9 +208,15 @@ def test_nelder_mead_popsize_repeats_the_point_and_tells_scipy_the_mean():
 
 def test_nelder_mead_refuses_a_population_it_did_not_ask_for():
     es = make("nelder-mead", np.zeros(2), 1.0)
+    with pytest.raises(ConfigError, match="did not return"):
+        es.tell(np.ones((1, 2)), [0.0])  # before any ask(): SciPy's first point is x0
     X = es.ask()
     with pytest.raises(ConfigError, match="did not return"):
         es.tell(X + 1.0, [0.0])
+    es.tell(X, [0.0])
+    with pytest.raises(ConfigError, match="did not return"):
+        es.tell(X, [0.0])  # told twice: SciPy now waits for its second point
+    assert es.history == [0.0] and es.evaluations == 1
 
 
 def test_nelder_mead_after_scipy_returns_keeps_the_best_point():

@@ -206,19 +206,20 @@ class NelderMead:
     def tell(self, population: np.ndarray, fitness: Any) -> None:
         f = clean_fitness(fitness, self.popsize)
         population = np.asarray(population, dtype=np.float64)
+        self._advance()  # (a no-op after ask(); a tell() without one is checked against SciPy's point)
+        expected = self.best_x if self._pending is None else self._pending
+        if population.shape != (self.popsize, self.dim) or not (population == expected).all():
+            raise ConfigError(
+                "tell() got a population that ask() did not return; nelder-mead needs SciPy's point"
+            )
         with np.errstate(invalid="ignore"):
             value = float(f.mean())  # +inf and -inf together: NaN, which ranks worst
         value = -math.inf if math.isnan(value) else value
         self.evaluations += len(f)
         self.generation += 1
         if self._pending is None:  # SciPy has returned: the best point is re-evaluated
-            if value > self.best_f:
-                self.best_f = value
+            self.best_f = max(self.best_f, value)
             return
-        if population.shape != (self.popsize, self.dim) or not (population == self._pending).all():
-            raise ConfigError(
-                "tell() got a population that ask() did not return; nelder-mead needs SciPy's point"
-            )
         self.history.append(value)
         self._note(self._pending, value)
         self._pending = None
