@@ -242,6 +242,8 @@ def test_nelder_mead_worker_threads_end_on_close_load_and_garbage_collection():
     worker = es._worker
     es.close()
     assert not worker.is_alive()
+    twin = _run(make("nelder-mead", np.zeros(3), 0.5), PROBLEMS["sphere"], 5)
+    np.testing.assert_array_equal(es.ask(), twin.ask())  # after close(), a replay goes on where it was
     es = _run(make("nelder-mead", np.zeros(3), 0.5), PROBLEMS["sphere"], 5)
     worker = es._worker
     del es

@@ -153,8 +153,9 @@ class NelderMead:
         """Wait for SciPy's next point (or its end), taking in the points it replays on the way."""
         if self._pending is not None or self.message is not None:
             return
-        if self._worker is None:
-            self._start([])
+        if self._worker is None:  # the first point, or after close(): replay what SciPy was told
+            self._recent.clear()
+            self._start(list(self.history))
         while True:
             kind, *rest = self._channel.requests.get()
             if kind == "replayed":
@@ -175,7 +176,8 @@ class NelderMead:
             self.best_f, self.best_x = fitness, np.array(x, dtype=np.float64)
 
     def close(self) -> None:
-        """Stop the worker thread (also done when the strategy is garbage collected)."""
+        """Stop the worker thread (also done when the strategy is garbage collected). A later ask()
+        starts a new worker that replays the record, so the run goes on where it was."""
         if self._stop_worker is not None:
             self._stop_worker()
         if self._worker is not None:
