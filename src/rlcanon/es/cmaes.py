@@ -16,6 +16,7 @@ not applied. NaN fitness ranks worst; +-inf keep their order.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -246,10 +247,8 @@ class CMAES(Tracker):
         if np.isfinite(C).all():
             C = self.C + self.C.T  # keep C exactly symmetric (a + b == b + a in floating point)
             C *= 0.5
-            try:
+            with contextlib.suppress(np.linalg.LinAlgError):  # a failed eigh keeps the last B, D
                 d2, B = np.linalg.eigh(C)
-            except np.linalg.LinAlgError:
-                pass
         top = float(d2.max())
         if not (np.isfinite(d2).all() and np.isfinite(B).all() and top > 0):
             d2, B, top = old_d2, self.B, float(old_d2.max())
