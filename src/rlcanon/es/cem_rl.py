@@ -12,13 +12,13 @@ Each generation:
    schedule); the improved weights replace z_i;
 3. every actor plays one episode; every transition goes into the one replay buffer;
 4. CEM refits the distribution to the mu = popsize / 2 best (post-gradient) actors with the
-   weights lambda_i proportional to log((mu + 1) / i) (the CMA-ES weights the paper uses, Sec. 2):
+   weights lambda_i proportional to log((mu + 1) / i) (CMA-ES's log-rank weights, which the paper uses):
    mu' = sum_i lambda_i z_(i) and Sigma' = sum_i lambda_i (z_(i) - mu)^2 + eps (the variance about
    the OLD mean, eq. 2 with a diagonal covariance), where the added noise eps decays from
    eps_init = 1e-3 to eps_end = 1e-5 by eps <- tau_eps eps + (1 - tau_eps) eps_end (tau_eps = 0.95).
 
-The initial covariance is Sigma_0 = sigma_init I with sigma_init = 1e-3 (the paper's value; it is a
-variance, the authors' code sets the covariance to it). Budget: env steps, as the paper reports.
+The initial covariance is Sigma_0 = sigma_init I with sigma_init = 1e-3 (the paper's value, read here
+as a variance: the covariance is sigma_init times the identity). Budget: env steps, as the paper reports.
 ``predict`` plays the CEM mean actor.
 """
 
@@ -56,7 +56,7 @@ from rlcanon.run.state import Parts
 
 @dataclass(frozen=True)
 class CEMRLConfig(HybridConfig):
-    """CEM-RL settings. Defaults are the paper's (Sec. 5 and Appendix A: population 10, sigma_init
+    """CEM-RL settings. Defaults are the paper's (its experimental setup: population 10, sigma_init
     1e-3, eps 1e-3 -> 1e-5 with tau 0.95, 400-300 networks, Adam 1e-3, batch 100, tau 0.005,
     10^4 start steps), with TD3's target smoothing (0.2, clipped at 0.5)."""
 
@@ -153,7 +153,7 @@ class WeightedCEM(Tracker):
     def tell(self, population: np.ndarray, fitness: Any) -> None:
         f = clean_fitness(fitness, self.popsize)
         self._record(population, f)
-        # the noise decays first and the decayed value is added (as the authors' code orders it)
+        # the noise decays first and the decayed value is added (an order chosen here)
         self.noise = self.noise_decay * self.noise + (1 - self.noise_decay) * self.noise_end
         self.mean, self.var = weighted_elite_update(population, f, self.mean, self.weights, self.noise)
 

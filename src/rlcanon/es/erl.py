@@ -60,7 +60,7 @@ from rlcanon.run.state import MAX_WEIGHT, Parts
 
 @dataclass(frozen=True)
 class ERLConfig(HybridConfig):
-    """ERL settings. The GA's defaults are the paper's (Sec. 4 and its supplement: k = 10, elite
+    """ERL settings. The GA's defaults are the paper's as read here (k = 10, elite
     fraction 0.1 to 0.3 by task, mutation probability 0.9, fraction 0.1, strength 0.1, super
     mutation and reset probabilities 0.05), and so are the learner's step sizes (Adam 5e-5 for
     the actor, 5e-4 for the critic, gradients clipped at 10), tau 0.001 and batch 128. The
