@@ -328,11 +328,12 @@ def base_argv(command: str, data: st.DataObject, tmp: Path, trained: Path) -> tu
             return ["tabular"], ["tabular", method, *figure]
         return ["tabular"], ["tabular", method, "--env-id", "FrozenLake-v1", "--episodes", "3", *run]
     strategy = data.draw(st.sampled_from([*STRATEGIES, "nope"]), label="STRATEGY")
+    es_path = ["es", strategy if strategy in STRATEGIES else "cma-es"]  # one subcommand per strategy
     if command == "es --problem":
         problem = data.draw(st.sampled_from([*PROBLEMS, "spear", ""]), label="PROBLEM")
-        return ["es"], ["es", strategy, "--problem", problem, "--dim", "3", "--max-evals", "50"]
+        return es_path, ["es", strategy, "--problem", problem, "--dim", "3", "--max-evals", "50"]
     assert command == "es --env-id"
-    return ["es"], ["es", strategy, *ES_ENV_BASE, *run]
+    return es_path, ["es", strategy, *ES_ENV_BASE, *run]
 
 
 COMMANDS = [
