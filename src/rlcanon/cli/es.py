@@ -48,16 +48,9 @@ OPENAI_ES_ONLY = ("learning_rate", "weight_decay")
 def methods() -> dict[str, Any]:
     """The ES methods with their own config (registry entries of family 'es' other than the
     strategy-driven policy search): ``rlcanon es NAME`` trains them in the one harness."""
-    import importlib.util
-
     from rlcanon.registry import ENTRIES
 
-    # an entry whose module is not there is left out here; the registry-driven tests fail on it
-    return {
-        k: e
-        for k, e in ENTRIES.items()
-        if e.family == "es" and k != "es-policy" and importlib.util.find_spec(e.module) is not None
-    }
+    return {k: e for k, e in ENTRIES.items() if e.family == "es" and k != "es-policy"}
 
 
 def add_parser(sub: Any) -> None:
@@ -80,12 +73,8 @@ def add_parser(sub: Any) -> None:
     for name, (_, summary) in STRATEGIES.items():
         _add_strategy_parser(names.add_parser(name, help=summary, description=f"{name}: {summary}."))
     for name, entry in own.items():
-        try:  # DEV-ONLY guard while the methods are written; removed before landing
-            config = entry.config
-        except ImportError:
-            continue
         q = names.add_parser(name, help=entry.summary, description=f"{name}: {entry.summary}.")
-        add_config_flags(q, config)
+        add_config_flags(q, entry.config)
         add_run_flags(q)
         q.set_defaults(handler=_method, entry_name=name)
 

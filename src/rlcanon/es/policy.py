@@ -38,7 +38,8 @@ class ESPolicyConfig(BaseConfig):
     UNIT: ClassVar[str] = "generation"
 
     strategy: str = "openai-es"
-    """Any ES strategy (openai-es, cma-es, snes, xnes, simple-es, cem)."""
+    """Any ask/tell strategy of rlcanon.es.STRATEGIES (cma-es, bipop-cma-es, openai-es, snes, xnes, simple-es,
+    cem, hill-climbing, simulated-annealing, nelder-mead; rlcanon list shows them)."""
     seed: int = 0
     """Seed of the strategy, the initial policy and every episode."""
     generations: int = 60
