@@ -193,6 +193,17 @@ def code_version() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "es_uncommitted": git("status", "--short", "src/rlcanon/es")}
 
 
+def suite_instances(suite: Any) -> list[int]:
+    """The suite's instance numbers, in order: the suite option names indices into the current BBOB
+    instance list (indices 6-15 are instances 71-80 in coco-experiment 2.8), not the instances."""
+    numbers = set()
+    for index in range(len(suite)):
+        problem = suite.get_problem(index)
+        numbers.add(int(problem.id_instance))
+        problem.free()
+    return sorted(numbers)
+
+
 def benchmark(args: argparse.Namespace, names: list[str]) -> None:
     import cma  # noqa: F401  (imported here so that no run's wall time includes the import)
     import cocoex
@@ -202,13 +213,15 @@ def benchmark(args: argparse.Namespace, names: list[str]) -> None:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     os.chdir(out)  # cocoex writes its observers' folders under ./exdata
-    dims, instances, functions = args.dims, parse_range(args.instances), parse_range(args.functions)
+    dims, functions = args.dims, parse_range(args.functions)
     suite_options = f"dimensions:{','.join(map(str, dims))} instance_indices:{args.instances}"
     suite = cocoex.Suite("bbob", "", suite_options)
+    instances = suite_instances(suite)
     observers = {n: cocoex.Observer("bbob", f"result_folder: {n} algorithm_name: {n}") for n in names}
     manifest = {
         "suite": ["bbob", "", suite_options],
         "functions": functions,
+        "instances": instances,
         "budget_multiplier": args.budget_multiplier,
         "restarts": args.restarts,
         "sigma0": SIGMA0,
@@ -258,7 +271,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="/tmp/bbob", help="output folder (outside the repository)")
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 5, 10, 20])
-    ap.add_argument("--instances", default="1-5", help="instance indices, e.g. 1-15")
+    ap.add_argument("--instances", default="1-5", help="instance indices into the suite's list, e.g. 1-15")
     ap.add_argument("--functions", default="1-24", help="function indices, e.g. 1-24 or 1,8,15")
     ap.add_argument("--budget-multiplier", type=float, default=1e4, help="evaluations per dimension")
     ap.add_argument("--restarts", type=int, default=100, help="most restarts (100: the budget binds first)")
