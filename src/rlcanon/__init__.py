@@ -32,6 +32,7 @@ __all__ = ["__version__", "train", *_LAZY]
 
 def train(
     algo: str,
+    /,
     env_id: str | None = None,
     *,
     run_dir: Any = None,

@@ -315,7 +315,7 @@ def get_algo(name: str) -> Entry:
     return ALGOS[name]
 
 
-def make_config(algo: str, env_id: str | None = None, **overrides: Any) -> Any:
+def make_config(algo: str, /, env_id: str | None = None, **overrides: Any) -> Any:
     """The config of ``algo`` for ``env_id`` (default: the config class's own): dataclass
     defaults, then the env's tuned preset, then ``overrides``."""
     entry = get_entry(algo)
