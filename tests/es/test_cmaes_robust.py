@@ -378,3 +378,27 @@ def test_the_ipop_variant_doubles_the_population_at_each_restart():
         sigmas.append(es.sigma)
     assert sizes == [7, 14, 28, 28] and "tolfun" in es.should_stop()
     assert sigmas[:3] == [1.0, 1.0, 1.0]  # IPOP restarts with sigma0 (the last run went on one step)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("small_regime", 5),
+        ("large_restarts", 4000),
+        ("run_index", 50),
+        ("run_popsize", 7),
+        ("evals_small", 10**9),
+        ("total_evaluations", -1),
+    ],
+)
+def test_bipop_checkpoint_counters_that_the_scheme_cannot_reach_are_refused(key, value):
+    from rlcanon.errors import CheckpointError
+
+    es = make("bipop-cma-es", np.full(3, 2.0), 1.0, seed=5)
+    generations(es, lambda X: np.zeros(len(X)), 2)  # two restarts
+    state = json.loads(json.dumps(StrategyState(es).state_json()))
+    StrategyState(make("bipop-cma-es", np.full(3, 2.0), 1.0, seed=5)).check_state_json(state, "ckpt", "s")
+    state[key] = value
+    fresh = make("bipop-cma-es", np.full(3, 2.0), 1.0, seed=5)
+    with pytest.raises(CheckpointError, match=rf"field s\.\w+ = "):
+        StrategyState(fresh).check_state_json(state, "ckpt", "s")

@@ -366,3 +366,15 @@ def test_a_round_cut_short_is_done_again_on_resume(tmp_path):
     steps = [int(float(s)) for s in read_metrics(m00)["global_step"]]
     assert steps == [128, 256]  # round 2 was trained once
     assert [int(r) for r in read_metrics(run)["pbt/round"]] == [1, 2]  # the PBT run logged round 2 once
+
+
+def test_members_run_without_the_algorithms_own_schedules_unless_asked():
+    from rlcanon.es.pbt_members import member_config
+    from rlcanon.registry import make_config
+
+    cfg = make_config("pbt", "CartPole-v1", algo="ppo", population_size=2, interval=128, total_timesteps=256)
+    hypers = {"learning_rate": 1e-3, "ent_coef": 0.01}
+    member = member_config(cfg, 0, hypers, {}, 128)
+    assert member.anneal_lr is False and member.anneal_clip is False  # PPO's default anneal_lr is True
+    assert member.learning_rate == 1e-3 and member.total_timesteps == 128
+    assert member_config(cfg, 0, hypers, {"anneal_lr": True}, 128).anneal_lr is True

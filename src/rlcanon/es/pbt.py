@@ -65,7 +65,9 @@ class PBTConfig(BaseConfig):
     """Searched settings of the algorithm: NAME=LOW:HIGH (uniform), NAME=LOW:HIGH:log (log-uniform)
     or NAME=A,B,C (choices); only int and float settings."""
     member_settings: tuple[str, ...] = ()
-    """Fixed settings of every member, NAME=VALUE (over the algorithm's preset for the env)."""
+    """Fixed settings of every member, NAME=VALUE (over the algorithm's preset for the env). The
+    algorithm's own schedules (anneal_lr, anneal_clip) are off unless turned on here: a member's
+    budget ends with each round, so they would restart every round."""
     total_timesteps: int = 100_000
     """Env steps each member trains for."""
     interval: int = 10_000

@@ -142,8 +142,12 @@ def member_config(
 
     types = resolved_types(ALGOS[cfg.algo].config)
     values = {k: int(v) if types.get(k) is int else v for k, v in hyperparameters.items()}
+    # A member's budget ends with the round, so a schedule of the algorithm's own (anneal_lr,
+    # anneal_clip) would restart its decay every round: off unless member_settings turns it on.
+    schedules_off = {k: False for k, tp in types.items() if k.startswith("anneal_") and tp is bool}
     overrides = {
         "checkpoint_interval": cfg.interval,
+        **schedules_off,
         **fixed,
         **values,
         "env_kwargs": cfg.env_kwargs,

@@ -14,7 +14,10 @@ has used fewer evaluations so far:
   maxiter = 0.5 * sum(large evaluations) / lambda_s).
 
 The first run (lambda_def) counts towards the large regime's evaluations, so the first restart is a
-small one (the order pycma's fmin gives too). Every run starts from the same x0; run k is seeded
+small one. pycma's ``fmin(bipop=True)`` books that first run to the small regime instead (a choice
+its source carries over from the Matlab code and marks as possibly a bug), so its first restart is
+a large one; the two orders differ only in which regime runs first. A small run here is capped at
+0.5 * sum(large evaluations) / lambda_s generations; pycma takes the minimum of that and maxiter. Every run starts from the same x0; run k is seeded
 with seed + 1000 k, and its U draws come from a generator seeded with (seed, k).
 """
 
@@ -212,9 +215,47 @@ class RestartCMAES:
             **{key: getattr(self.schedule, key) for key in RestartSchedule.STATE},
             "total_evaluations": self.evaluations,
             "total_generations": self.generation,
+            "run_popsize": self.inner.popsize,
             "previous_best_x": self.previous_best_x.copy(),
             "previous_best_f": self.previous_best_f,
         }
+
+    def check_state_json(self, obj: dict[str, Any], where: str, path: str) -> None:
+        """Restart counters that this scheme can reach, and a current run that they rebuild with the
+        population size that was saved (checked on a scratch schedule before anything is loaded)."""
+        from rlcanon.errors import CheckpointError
+
+        def refuse(key: str, allowed: str) -> None:
+            raise CheckpointError(f"{where}: field {path}.{key} = {obj.get(key)!r}; expected {allowed}")
+
+        ints = {key: obj.get(key) for key in (*RestartSchedule.STATE, "total_evaluations", "run_popsize")}
+        for key, value in ints.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                refuse(key, "an integer >= 0")
+        if ints["small_regime"] not in ((0, 1) if self.scheme == "bipop" else (0,)):
+            refuse(
+                "small_regime",
+                "0 (large)" + (" or 1 (small)" if self.scheme == "bipop" else f" for {self.scheme}"),
+            )
+        if not ints["run_index"] <= self.max_restarts:
+            refuse("run_index", f"at most max_restarts = {self.max_restarts}")
+        if not ints["large_restarts"] <= ints["run_index"]:
+            refuse("large_restarts", f"at most run_index = {ints['run_index']}")
+        if self.scheme == "ipop" and ints["large_restarts"] != ints["run_index"]:
+            refuse(
+                "large_restarts", f"equal to run_index = {ints['run_index']} (every IPOP restart is large)"
+            )
+        if ints["evals_large"] + ints["evals_small"] > ints["total_evaluations"]:
+            refuse(
+                "evals_large", f"evals_large + evals_small <= total_evaluations = {ints['total_evaluations']}"
+            )
+        scratch = RestartSchedule(
+            self.scheme, self.schedule.default_popsize, self.schedule.sigma0, self.schedule.seed
+        )
+        for key in RestartSchedule.STATE:
+            setattr(scratch, key, ints[key])
+        if scratch.peek_popsize() > 2 * MAX_POPSIZE or scratch.current().popsize != ints["run_popsize"]:
+            refuse("run_popsize", "the population size that the restart counters give for the current run")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key in RestartSchedule.STATE:

@@ -121,6 +121,8 @@ class StrategyState:
                 np.random.default_rng(0).bit_generator.state = obj["rng"]
             except (TypeError, ValueError, KeyError) as exc:
                 raise CheckpointError(f"{where}: field {path}.rng is not a generator state ({exc})") from None
+        if hasattr(self.es, "check_state_json"):  # a strategy's own checks across its counters
+            self.es.check_state_json(obj, where, path)
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._pending = dict(arrays)

@@ -6,6 +6,11 @@ Definitions and defaults follow pycma 4.x (``cma.evolution_strategy._CMAStopDict
 (arXiv:1604.00772), Appendix B.3. Fitness is maximised here, but every criterion on fitness values is
 about their *range*, so it is sign-free; only "stagnation" changes direction (no better = no higher).
 
+Two of pycma's criteria that are on by default are not implemented: ``tolflatfitness`` (stop after 1
+generation whose fitness values are all equal; here a flat generation only ends a run through
+tolfun) and ``tolupsigma`` (sigma grew by 1e20 over the largest axis). ``maxfevals`` fires at
+evaluations >= maxfevals; pycma counts one more (its final mean's evaluation).
+
 Each criterion is one small function returning its value when it fires and None when it does not.
 The per-generation cost is O(n) (coordinates, one principal axis, the diagonal of C); the O(n^2)
 quantities (eigenvalues) are only read, never computed here.
