@@ -400,5 +400,5 @@ def test_bipop_checkpoint_counters_that_the_scheme_cannot_reach_are_refused(key,
     StrategyState(make("bipop-cma-es", np.full(3, 2.0), 1.0, seed=5)).check_state_json(state, "ckpt", "s")
     state[key] = value
     fresh = make("bipop-cma-es", np.full(3, 2.0), 1.0, seed=5)
-    with pytest.raises(CheckpointError, match=rf"field s\.\w+ = "):
+    with pytest.raises(CheckpointError, match=r"field s\.\w+ = "):
         StrategyState(fresh).check_state_json(state, "ckpt", "s")

@@ -17,8 +17,9 @@ The first run (lambda_def) counts towards the large regime's evaluations, so the
 small one. pycma's ``fmin(bipop=True)`` books that first run to the small regime instead (a choice
 its source carries over from the Matlab code and marks as possibly a bug), so its first restart is
 a large one; the two orders differ only in which regime runs first. A small run here is capped at
-0.5 * sum(large evaluations) / lambda_s generations; pycma takes the minimum of that and maxiter. Every run starts from the same x0; run k is seeded
-with seed + 1000 k, and its U draws come from a generator seeded with (seed, k).
+0.5 * sum(large evaluations) / lambda_s generations; pycma takes the minimum of that and maxiter.
+Every run starts from the same x0; run k is seeded with seed + 1000 k, and its U draws come from a
+generator seeded with (seed, k).
 """
 
 from __future__ import annotations
