@@ -98,9 +98,7 @@ def ray_host_port(address: str | None) -> tuple[str, int] | None:
         return None
     host, sep, port = address.split("://", 1)[-1].rpartition(":")
     if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
-        raise ConfigError(
-            f"ray_address={address!r} is not allowed; write HOST:PORT, ray://HOST:PORT or auto"
-        )
+        raise ConfigError(f"ray_address={address!r} is not allowed; write HOST:PORT, ray://HOST:PORT or auto")
     return host, int(port)
 
 
