@@ -167,7 +167,10 @@ class EpisodeRunner:
             )
             steps += 1
             ended = bool(terminated or truncated)
-            if not np.isfinite(reward) or not np.isfinite(np.asarray(next_obs, dtype=np.float64)).all():
+            if (
+                not np.isfinite(float(reward))
+                or not np.isfinite(np.asarray(next_obs, dtype=np.float64)).all()
+            ):
                 raise NonFiniteError(f"the environment returned a non-finite value after {steps} steps")
             total += float(reward)
             cut = steps >= max_steps and not ended

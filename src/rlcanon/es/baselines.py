@@ -191,7 +191,7 @@ class SimulatedAnnealing(_CurrentPoint):
         return self.initial_temperature * self.cooling_rate**k  # may underflow to 0: then greedy
 
     @property
-    def sigma(self) -> float:
+    def sigma(self) -> float:  # type: ignore[override]  # a function of T here, a stored step size in hill climbing
         ratio = self.temperature / self.initial_temperature
         return float(np.clip(self.sigma0 * ratio**self.step_power, *SIGMA_LIMITS))
 

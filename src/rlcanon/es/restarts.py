@@ -229,10 +229,12 @@ class RestartCMAES:
         def refuse(key: str, allowed: str) -> None:
             raise CheckpointError(f"{where}: field {path}.{key} = {obj.get(key)!r}; expected {allowed}")
 
-        ints = {key: obj.get(key) for key in (*RestartSchedule.STATE, "total_evaluations", "run_popsize")}
-        for key, value in ints.items():
+        ints: dict[str, int] = {}
+        for key in (*RestartSchedule.STATE, "total_evaluations", "run_popsize"):
+            value = obj.get(key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 refuse(key, "an integer >= 0")
+            ints[key] = int(value)  # type: ignore[arg-type]  # an int: checked just above
         if ints["small_regime"] not in ((0, 1) if self.scheme == "bipop" else (0,)):
             refuse(
                 "small_regime",
