@@ -55,6 +55,35 @@ class Entry:
         return train_run(self.name, config, self.make, env=env, **kwargs)
 
 
+DQN_SMOKE: Mapping[str, Any] = {
+    "total_timesteps": 512,
+    "learning_starts": 64,
+    "train_freq": 16,
+    "gradient_steps": 4,
+    "batch_size": 16,
+    "buffer_size": 2048,
+}
+"""A run of about a second for every member of the DQN family (one loop, one smoke setting)."""
+
+DQN_VARIANTS = (
+    ("c51", "rlcanon.algos.c51", "C51Config", "C51: a categorical return distribution on fixed atoms"),
+    ("qr-dqn", "rlcanon.algos.qr_dqn", "QRDQNConfig", "QR-DQN: N quantiles of the return, quantile Huber loss"),
+    (
+        "rainbow",
+        "rlcanon.algos.rainbow",
+        "RainbowConfig",
+        "Rainbow: Double, dueling, prioritized, n-step, C51 and NoisyNet together",
+    ),
+    (
+        "bootstrapped-dqn",
+        "rlcanon.algos.bootstrapped_dqn",
+        "BootstrappedDQNConfig",
+        "Bootstrapped DQN: K masked heads, one per episode, with randomized prior functions",
+    ),
+)
+"""The DQN variants: each is a config subclass (a head, a loss and flags) of the one DQN loop."""
+
+
 def _entries() -> dict[str, Entry]:
     from rlcanon import presets as p
 
@@ -66,15 +95,42 @@ def _entries() -> dict[str, Entry]:
             "DQNConfig",
             "DQNAgent",
             "Deep Q-Network with Double, dueling, n-step and prioritized-replay flags",
-            smoke={
-                "total_timesteps": 512,
-                "learning_starts": 64,
-                "train_freq": 16,
-                "gradient_steps": 4,
-                "batch_size": 16,
-                "buffer_size": 2048,
-            },
+            smoke=DQN_SMOKE,
             presets=Presets(p.PRESETS["dqn"], p.VALUE_BASED_RULES),
+            actions=("discrete",),
+        ),
+        *(
+            Entry(
+                name,
+                "deep",
+                module,
+                config_name,
+                "DQNAgent",
+                summary,
+                smoke=DQN_SMOKE,
+                presets=Presets(p.PRESETS.get(name, {}), p.VALUE_BASED_RULES),
+                actions=("discrete",),
+            )
+            for name, module, config_name, summary in DQN_VARIANTS
+        ),
+        Entry(
+            "mfec",
+            "deep",
+            "rlcanon.algos.mfec",
+            "MFECConfig",
+            "MFECAgent",
+            "Model-free episodic control: best returns per action over a random projection, k-NN reads",
+            smoke={},
+            actions=("discrete",),
+        ),
+        Entry(
+            "nec",
+            "deep",
+            "rlcanon.algos.nec",
+            "NECConfig",
+            "NECAgent",
+            "Neural episodic control: differentiable neural dictionaries per action, N-step targets",
+            smoke={},
             actions=("discrete",),
         ),
         Entry(
