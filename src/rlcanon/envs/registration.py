@@ -7,6 +7,7 @@ OWN_ENVS = {
     "rlcanon/RiverSwim-v0": "rlcanon.envs.toy:river_swim",
     "rlcanon/GridWorld-v0": "rlcanon.envs.toy:gridworld",
     "rlcanon/UTrap-v0": "rlcanon.envs.utrap:utrap",
+    "rlcanon/DeepSea-v0": "rlcanon.envs.deepsea:deep_sea",
 }
 MAX_EPISODE_STEPS = 200
 
