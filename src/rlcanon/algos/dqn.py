@@ -14,7 +14,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 
+from rlcanon.algos.dqn_explore import Exploration, noisy_kwargs
+from rlcanon.algos.qvariant import QVariant, select_next, take
 from rlcanon.buffers.prioritized import PrioritizedReplayBuffer
 from rlcanon.buffers.replay import ReplayBuffer
 from rlcanon.core.config import check_int, check_memory, check_range
@@ -82,6 +85,18 @@ class DQNConfig(RunConfig):
     """Priority exponent alpha (Schaul et al. 2016, Table 3)."""
     per_beta0: float = 0.4
     """Initial importance-sampling exponent beta, annealed linearly to 1."""
+    noisy: bool = False
+    """NoisyNet (Fortunato et al. 2018): factorised Gaussian noisy layers, noise drawn afresh at each
+    acting step and, independently for the online and target nets, at each gradient step; it
+    replaces epsilon-greedy (epsilon is 0)."""
+    noisy_sigma0: float = 0.5
+    """NoisyNet's sigma_0: the noise scales start at sigma_0 / sqrt(fan-in) (paper section 3.2)."""
+    param_noise: bool = False
+    """Parameter-space noise (Plappert et al. 2018): act with a perturbed copy of the Q net, redrawn
+    when an episode ends, its scale adapted so that the perturbed policy stays at the KL distance
+    of the scheduled epsilon-greedy policy; epsilon-greedy itself is then off."""
+    param_noise_adapt_interval: int = 50
+    """Env steps between adaptations of the parameter-noise scale (Plappert et al. 2018, C.1)."""
 
     def validate(self) -> None:
         check_int("buffer_size", self.buffer_size, 1, 10**9)
@@ -98,12 +113,20 @@ class DQNConfig(RunConfig):
             check_range(name, getattr(self, name), 0.0, 1.0)
         check_range("per_alpha", self.per_alpha, 0.0, 1.0)
         check_range("per_beta0", self.per_beta0, 0.0, 1.0)
+        check_range("noisy_sigma0", self.noisy_sigma0, 0.0, 10.0)
+        check_int("param_noise_adapt_interval", self.param_noise_adapt_interval, 1, 10**9)
+        if self.noisy and self.param_noise:
+            raise ConfigError("noisy=True and param_noise=True together are not allowed; choose one")
         check_hidden("hidden", self.hidden)
         if self.batch_size > self.buffer_size:
             raise ConfigError(
                 f"batch_size={self.batch_size} is larger than buffer_size={self.buffer_size}; "
                 f"it must be <= buffer_size"
             )
+
+    def variant(self) -> QVariant:
+        """The Q head, TD target and loss of this member of the family: DQN's scalar Q values."""
+        return ScalarQ(self)
 
 
 @accelerated
@@ -120,7 +143,36 @@ def td_loss(
     return huber_loss(q_taken, targets, weights), q_taken.detach()
 
 
+def q_learning_target(
+    rewards: np.ndarray, discounts: np.ndarray, target_next: np.ndarray, online_next: np.ndarray | None
+) -> np.ndarray:
+    """y = r + discount * Q_target(s', a*) with a* = argmax_a Q_target(s', a) (Mnih et al. 2015),
+    or argmax_a Q_online(s', a) for Double DQN; ``discount`` is gamma^n, 0 after a termination."""
+    best = select_next(online_next, target_next)
+    return (rewards + discounts * take(target_next, best)).astype(np.float32)
+
+
+class ScalarQ(QVariant):
+    """DQN's head: one Q value per action, the Huber TD loss."""
+
+    loss = staticmethod(td_loss)
+
+    def __init__(self, cfg: DQNConfig) -> None:
+        self.cfg = cfg
+
+    def build(self, obs_shape: tuple[int, ...], n_actions: int, **net_kwargs: Any) -> nn.Module:
+        return DiscreteQ(obs_shape, n_actions, self.cfg.hidden, self.cfg.dueling, **net_kwargs)
+
+    def td_target(
+        self, batch: dict[str, np.ndarray], target_next: np.ndarray, online_next: np.ndarray | None
+    ) -> np.ndarray:
+        return q_learning_target(batch["rewards"], batch["discounts"], target_next, online_next)
+
+
 class DQNAgent:
+    """The one loop of the DQN family; the config's :meth:`~DQNConfig.variant` supplies the head,
+    the TD target and the loss."""
+
     def __init__(self, config: DQNConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
         self.cfg, self.rng = config, rng
         self.env = TrainingEnv(config, env)
@@ -131,13 +183,15 @@ class DQNAgent:
         self.n_actions = int(self.action_space.n)
         o_space = self.envs.single_observation_space
         shape = self.env.agent_obs_shape
-        self.q = DiscreteQ(shape, self.n_actions, config.hidden, config.dueling)
+        self.variant = config.variant()
+        self.variant.episodes_started(np.ones(config.num_envs, dtype=bool), rng)
+        self.q = self.variant.build(shape, self.n_actions, **noisy_kwargs(config))
         self.device = resolve_device(config.device, pixels=self.q.pixels)
         self.q.to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.update = GradientStep(
-            self.q.parameters(), config.learning_rate, max_grad_norm=config.max_grad_norm
-        )
+        trained = [p for p in self.q.parameters() if p.requires_grad]  # not a fixed prior network
+        self.update = GradientStep(trained, config.learning_rate, max_grad_norm=config.max_grad_norm)
+        self.explore = Exploration(config, self.q, self.n_actions, rng)
         # pixels keep their bytes; vector observations (including integer ones, such as a flattened
         # one-hot) are stored as the float32 the network takes
         obs_dtype = np.uint8 if self.q.pixels and o_space.dtype == np.uint8 else np.float32
@@ -154,6 +208,7 @@ class DQNAgent:
             n_step=config.n_step,
             gamma=config.gamma,
             action_bounds=(0, self.n_actions - 1),
+            extras=self.variant.replay_fields(),
             **extra,
         )
         self.global_step = 0
@@ -172,16 +227,19 @@ class DQNAgent:
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
-        greedy = np.argmax(self.q.infer(np.asarray(obs)), axis=1)
+        obs = np.asarray(obs)
         if deterministic:
-            return greedy, state
+            with self.explore.evaluation():
+                return self.variant.greedy(self.q.infer(obs)), state
+        greedy = self.variant.behaviour(self.explore.acting_net().infer(obs))
         explore = self.rng.random(len(greedy)) < self.epsilon()
         return np.where(explore, self.rng.integers(0, self.n_actions, len(greedy)), greedy), state
 
     def epsilon(self) -> float:
-        return self.epsilon_at(self.global_step)
+        return self.explore.epsilon(self.epsilon_at(self.global_step))
 
     def epsilon_at(self, step: int) -> float:
+        """The scheduled epsilon (NoisyNet and parameter noise act with epsilon 0 instead)."""
         c = self.cfg
         progress = step / c.total_timesteps
         return linear(c.exploration_initial_eps, c.exploration_final_eps, c.exploration_fraction, progress)
@@ -189,7 +247,7 @@ class DQNAgent:
     def _collect(self, n_steps: int) -> None:
         n = self.cfg.num_envs
         # The phase's exploration draws, and epsilon at each of its steps, in one call each.
-        eps = [self.epsilon_at(self.global_step + t * n) for t in range(n_steps)]
+        eps = [self.explore.epsilon(self.epsilon_at(self.global_step + t * n)) for t in range(n_steps)]
         explore = self.rng.random((n_steps, n)) < np.asarray(eps)[:, None]
         random_actions = self.rng.integers(0, self.n_actions, size=(n_steps, n))
         stepper = self.env.stepper
@@ -197,21 +255,25 @@ class DQNAgent:
             if explore[t].all():  # no greedy action is needed
                 actions = random_actions[t]
             else:
-                greedy = np.argmax(self.q.infer(stepper.obs), axis=1)
+                greedy = self.variant.behaviour(self.explore.acting_net().infer(stepper.obs))
                 actions = np.where(explore[t], random_actions[t], greedy)
             tr = stepper.step(actions)
             if self.cfg.clip_reward:  # the episode statistics have seen the true reward
                 tr.rewards = np.sign(tr.rewards).astype(tr.rewards.dtype)
-            self.buffer.add(tr)
+            self.buffer.add(tr, **self.variant.draw_fields(self.rng, n))
             # Like PPO (and SB3), count every env step, autoreset steps included.
             self.global_step += n
+            ended = tr.terminated | tr.truncated
+            if ended.any():
+                self.variant.episodes_started(ended, self.rng)
+            self.explore.after_step(ended, self.global_step, self.epsilon_at(self.global_step), self.buffer)
 
     # ---- learning ----
     def iterate(self) -> dict[str, float]:
         c = self.cfg
         remaining = -(-(c.total_timesteps - self.global_step) // c.num_envs)
         self._collect(max(1, min(c.train_freq // c.num_envs, remaining)))
-        metrics: dict[str, float] = {"charts/epsilon": self.epsilon()}
+        metrics: dict[str, float] = {"charts/epsilon": self.epsilon(), **self.explore.metrics()}
         if self.global_step >= c.learning_starts and len(self.buffer) >= c.batch_size:
             if c.anneal_lr:
                 self.update.lr = c.learning_rate * max(1.0 - self.global_step / c.total_timesteps, 0.0)
@@ -221,86 +283,99 @@ class DQNAgent:
         return metrics
 
     def _targets(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """r + discount * max_a Q_target(s', a) (Double DQN: a = argmax of the online net)."""
-        q_next = self.q_target.infer(batch["next_obs"])
-        if self.cfg.double_dqn:
-            best = self.q.infer(batch["next_obs"]).argmax(1)
-            v_next = q_next[np.arange(len(best)), best]
-        else:
-            v_next = q_next.max(1)
-        return (batch["rewards"] + batch["discounts"] * v_next).astype(np.float32)
+        """The variant's TD targets from the target net at s' (and the online net's, for Double DQN)."""
+        online_next = self.q.infer(batch["next_obs"]) if self.cfg.double_dqn else None
+        return self.variant.td_target(batch, self.q_target.infer(batch["next_obs"]), online_next)
 
     def _train(self, n_updates: int) -> dict[str, float]:
         c = self.cfg
-        tds: list[np.ndarray] = []  # TD errors and targets: the metrics are computed once per phase
+        stats: list[np.ndarray] = []  # per-sample statistics and targets: metrics once per phase
         targets: list[np.ndarray] = []
+        # Within a chunk the target net is fixed, so with uniform replay, no Double DQN and no noise
+        # redrawn per step, all TD targets of the chunk come from one batched forward pass.
+        batched = not (c.double_dqn or c.prioritized or c.noisy)
         done = 0
         while done < n_updates:
-            # Within a chunk the target net is fixed, so with uniform replay and no Double DQN all
-            # TD targets of the chunk come from one batched forward pass instead of one per step.
             chunk = min(n_updates - done, c.target_update_interval - self.updates % c.target_update_interval)
-            if not c.double_dqn and not c.prioritized:
+            if batched:
                 batch = self.buffer.batch(self.buffer.sample_indices(self.rng, chunk * c.batch_size))
                 y = self._targets(batch)
+                w = self.variant.weights(batch, None)
                 obs, acts, y_t = self._tensor(batch["obs"]), self._tensor(batch["actions"]), self._tensor(y)
+                w_t = None if w is None else self._tensor(w)
                 steps = [slice(k, k + c.batch_size) for k in range(0, chunk * c.batch_size, c.batch_size)]
-                q_taken = self.update.fit(td_loss, [(self.q, obs[s], acts[s], y_t[s], None) for s in steps])
-                tds.append(torch.cat(q_taken).cpu().numpy() - y)
+                args = [(self.q, obs[s], acts[s], y_t[s], None if w_t is None else w_t[s]) for s in steps]
+                stats.append(torch.cat(self.update.fit(self.variant.loss, args)).cpu().numpy())
                 targets.append(y)
             else:
                 for _ in range(chunk):
-                    td, y = self._sampled_step()
-                    tds.append(td)
+                    stat, y = self._sampled_step()
+                    stats.append(stat)
                     targets.append(y)
             done += chunk
             self.updates += chunk
             if self.updates % c.target_update_interval == 0:
                 polyak_update(self.q_target, self.q, c.tau)
-        td_all, y_all = torch.from_numpy(np.concatenate(tds)), np.concatenate(targets)
-        # logged: the unweighted Huber loss of the phase's TD errors, and the mean Q(s, a)
-        loss = float(huber_loss(td_all, torch.zeros_like(td_all)))
-        return {"loss/td": loss, "charts/q_mean": float((td_all.numpy() + y_all).mean())}
+        stat_all, y_all = np.concatenate(stats), np.concatenate(targets)
+        metrics = {"loss/td": self.variant.loss_metric(self.variant.errors(stat_all, y_all))}
+        q_taken = self.variant.q_taken(stat_all, y_all)
+        if q_taken is not None:
+            metrics["charts/q_mean"] = float(q_taken.mean())
+        return metrics
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(x, device=self.device)
 
     def _sampled_step(self) -> tuple[np.ndarray, np.ndarray]:
-        """One step on a freshly sampled batch: (TD errors, targets)."""
+        """One step on a freshly sampled batch: (the loss's per-sample statistic, targets)."""
         c = self.cfg
-        weights = None
+        importance = None
         if isinstance(self.buffer, PrioritizedReplayBuffer):
             beta = linear(c.per_beta0, 1.0, 1.0, self.global_step / c.total_timesteps)
-            idx, w = self.buffer.sample_prioritized(self.rng, c.batch_size, beta)
-            weights = self._tensor(w)
+            idx, importance = self.buffer.sample_prioritized(self.rng, c.batch_size, beta)
         else:
             idx = self.buffer.sample_indices(self.rng, c.batch_size)
         batch = self.buffer.batch(idx)
+        self.explore.before_update(self.q, self.q_target)  # NoisyNet: fresh noise for both nets
         y = self._targets(batch)
-        td = self._step(self._tensor(batch["obs"]), self._tensor(batch["actions"]), self._tensor(y), weights)
+        w = self.variant.weights(batch, importance)
+        stat = self._step(
+            self._tensor(batch["obs"]),
+            self._tensor(batch["actions"]),
+            self._tensor(y),
+            None if w is None else self._tensor(w),
+        )
         if isinstance(self.buffer, PrioritizedReplayBuffer):
-            self.buffer.update_priorities(idx, td)
-        return td, y
+            self.buffer.update_priorities(idx, self.variant.errors(stat, y))
+        return stat, y
 
     def _step(
         self, obs: torch.Tensor, acts: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None
     ) -> np.ndarray:
-        """One gradient step on the TD loss; returns the TD errors Q(s, a) - target."""
-        loss, q_taken = td_loss(self.q, obs, acts, targets, weights)
+        """One gradient step on the variant's loss; returns its per-sample statistic."""
+        loss, stat = self.variant.loss(self.q, obs, acts, targets, weights)
         self.update(loss)
-        return q_taken.cpu().numpy() - targets.cpu().numpy()  # type: ignore[no-any-return]
+        return stat.cpu().numpy()  # type: ignore[no-any-return]
 
     # ---- checkpoints ----
     def checkpoint_parts(self) -> Parts:
         return Parts(
-            modules={"q": self.q, "q_target": self.q_target},
+            modules={"q": self.q, "q_target": self.q_target, **self.explore.modules()},
             optimizers={"q": self.update.optimizer},
-            stateful={"replay": self.buffer, "env": self.env.state},
+            stateful={
+                "replay": self.buffer,
+                "env": self.env.state,
+                **self.variant.stateful(),
+                **self.explore.stateful(),
+            },
             counters=("global_step", "updates"),
+            json_parts=self.explore.json_parts(),
         )
 
     def on_restore(self) -> None:
         self.env.restart(self.global_step)
         self.buffer.mark_episode_boundary()  # the restarted episodes must not extend the stored ones
+        self.variant.episodes_started(np.ones(self.cfg.num_envs, dtype=bool), self.rng)
 
 
 def train(config: DQNConfig, env: EnvSpecLike | None = None, **kwargs: Any) -> Any:

@@ -18,6 +18,7 @@ from rlcanon.fused import Accelerator, EagerLoss, FitStep, cpu_float32, register
 from rlcanon.fused.mlp import mlp_backward, mlp_forward
 from rlcanon.nets import kernels
 from rlcanon.nets.critics import DiscreteQ
+from rlcanon.nets.mlp import MLP
 
 
 def td_compute(
@@ -84,7 +85,9 @@ def _applies(
     if type(q_net) is not DiscreteQ or q_net.pixels or obs.requires_grad or not torch.is_grad_enabled():
         return False
     nets = q_net._mlps
-    if any(m.ensemble_size for m in nets) or obs.device.type != "cpu" or actions.device.type != "cpu":
+    if q_net.atoms != 1 or any(type(m) is not MLP or m.ensemble_size for m in nets):  # plain MLPs only
+        return False
+    if obs.device.type != "cpu" or actions.device.type != "cpu":
         return False
     return cpu_float32(obs, targets, weights, *(m.flat for m in nets))
 

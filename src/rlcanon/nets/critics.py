@@ -8,7 +8,8 @@ Q = V + A - mean(A).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,10 @@ class ValueCritic(nn.Module):
 
 
 class DiscreteQ(nn.Module):
-    """Q(s, .) for discrete actions; (B, A), or (E, B, A) with ``ensemble_size`` E."""
+    """Q(s, .) for discrete actions: (B, A), or (E, B, A) with ``ensemble_size`` E; with ``atoms``
+    K > 1 each action gets K outputs (a return distribution's logits or quantiles): (B, A, K).
+
+    ``layer`` builds each MLP (``MLP``'s signature); NoisyNet passes its noisy MLP here."""
 
     def __init__(
         self,
@@ -54,9 +58,13 @@ class DiscreteQ(nn.Module):
         hidden: Sequence[int],
         dueling: bool = False,
         ensemble_size: int = 0,
+        atoms: int = 1,
+        layer: Callable[..., nn.Module] = MLP,
     ) -> None:
         super().__init__()
         self.dueling = dueling
+        self.atoms = int(atoms)
+        self.n_actions = int(n_actions)
         self.pixels = is_pixels(obs_shape)
         if self.pixels:
             if tuple(obs_shape[1:]) != (84, 84):
@@ -70,20 +78,29 @@ class DiscreteQ(nn.Module):
         else:
             self.encoder = nn.Flatten()
             feat = flat_dim(obs_shape)
+        extra = {"ensemble_size": ensemble_size} if ensemble_size else {}
         if dueling:
-            self.value = MLP(feat, hidden, 1, ensemble_size=ensemble_size)
-            self.advantage = MLP(feat, hidden, n_actions, ensemble_size=ensemble_size)
+            self.value = layer(feat, hidden, self.atoms, **extra)
+            self.advantage = layer(feat, hidden, n_actions * self.atoms, **extra)
         else:
-            self.q = MLP(feat, hidden, n_actions, ensemble_size=ensemble_size)
+            self.q = layer(feat, hidden, n_actions * self.atoms, **extra)
         # plain references for the acting path (module attribute lookups cost microseconds there)
-        self._mlps: tuple[MLP, ...] = (self.value, self.advantage) if dueling else (self.q,)
+        self._mlps: tuple[nn.Module, ...] = (self.value, self.advantage) if dueling else (self.q,)
+
+    def _combine(self, outs: Sequence[Any]) -> Any:
+        """The heads' raw outputs (torch or NumPy) as Q values, or per-atom values (..., A, K)."""
+        if self.atoms > 1:
+            outs = [o.reshape(*o.shape[:-1], -1, self.atoms) for o in outs]
+        if not self.dueling:
+            return outs[0]
+        # Wang et al. 2016, eq. 9; per atom for distributions (Hessel et al. 2018, eq. 5)
+        value, adv = outs
+        action_axis = -1 if self.atoms == 1 else -2
+        return value + adv - _mean(adv, action_axis)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         feat = self.encoder(obs)
-        if self.dueling:
-            adv = self.advantage(feat)
-            return self.value(feat) + adv - adv.mean(dim=-1, keepdim=True)
-        return self.q(feat)  # type: ignore[no-any-return]
+        return self._combine([m(feat) for m in self._mlps])  # type: ignore[no-any-return]
 
     def infer(self, obs: np.ndarray) -> np.ndarray:
         """Q values of a NumPy batch without a graph (the acting and target path)."""
@@ -92,11 +109,14 @@ class DiscreteQ(nn.Module):
                 device = next(self.parameters()).device
                 return self(torch.as_tensor(obs, device=device)).cpu().numpy()  # type: ignore[no-any-return]
         x = obs.reshape(len(obs), -1)
-        if self.dueling:
-            value, advantage = self._mlps
-            adv = advantage.infer(x)
-            return value.infer(x) + adv - adv.mean(axis=-1, keepdims=True)  # type: ignore[no-any-return]
-        return self._mlps[0].infer(x)
+        return self._combine([m.infer(x) for m in self._mlps])  # type: ignore[operator, no-any-return]
+
+
+def _mean(x: Any, axis: int) -> Any:
+    """Mean over ``axis`` keeping it, for a tensor or an array."""
+    if isinstance(x, torch.Tensor):
+        return x.mean(dim=axis, keepdim=True)
+    return x.mean(axis=axis, keepdims=True)
 
 
 class ContinuousQ(nn.Module):
