@@ -120,7 +120,7 @@ def _entries() -> dict[str, Entry]:
             "MFECConfig",
             "MFECAgent",
             "Model-free episodic control: best returns per action over a random projection, k-NN reads",
-            smoke={},
+            smoke={"total_timesteps": 512},
             actions=("discrete",),
         ),
         Entry(
@@ -130,7 +130,7 @@ def _entries() -> dict[str, Entry]:
             "NECConfig",
             "NECAgent",
             "Neural episodic control: differentiable neural dictionaries per action, N-step targets",
-            smoke={},
+            smoke={"total_timesteps": 512, "learning_starts": 128, "batch_size": 16, "buffer_size": 2048},
             actions=("discrete",),
         ),
         Entry(

@@ -27,7 +27,7 @@ from rlcanon.envs.episodes import episode_metrics
 from rlcanon.envs.factory import EnvSpecLike
 from rlcanon.envs.training import TrainingEnv
 from rlcanon.errors import ConfigError
-from rlcanon.nets.knn import ActionMemories, nearest
+from rlcanon.nets.knn import ActionMemories
 from rlcanon.run.config import RunConfig
 from rlcanon.run.state import Parts
 
@@ -81,7 +81,7 @@ def read_values(memories: ActionMemories, action: int, keys: torch.Tensor, k: in
     stored_keys, stored_values = memories.stored(action)
     if not len(stored_keys):
         return torch.zeros(len(keys)), None
-    _, idx = nearest(keys, stored_keys, k)
+    idx = memories.search(action, keys, k)
     exact = (stored_keys[idx[:, 0]] == keys).all(1)
     neighbour_mean = stored_values[idx].mean(1)
     return torch.where(exact, stored_values[idx[:, 0]], neighbour_mean), idx

@@ -29,7 +29,7 @@ from rlcanon.envs.episodes import episode_metrics
 from rlcanon.envs.factory import EnvSpecLike
 from rlcanon.envs.training import TrainingEnv
 from rlcanon.errors import ConfigError
-from rlcanon.nets.knn import ActionMemories, nearest
+from rlcanon.nets.knn import ActionMemories
 from rlcanon.nets.mlp import MLP
 from rlcanon.run.config import RunConfig, check_hidden, check_rate
 from rlcanon.run.state import Parts
@@ -137,7 +137,7 @@ def retrieve(memories: ActionMemories, action: int, h: torch.Tensor, p: int) -> 
     stored_keys, stored_values = memories.stored(action)
     if not len(stored_keys):
         return None, None, None
-    _, idx = nearest(h.detach(), stored_keys, p)
+    idx = memories.search(action, h, p)
     return idx, stored_keys[idx].requires_grad_(True), stored_values[idx].requires_grad_(True)
 
 
@@ -281,6 +281,7 @@ class NECAgent:
                 flat = slots.reshape(-1)
                 self.memories.keys[a].index_add_(0, flat, keys.grad.reshape(-1, c.key_size), alpha=-c.dnd_learning_rate)
                 self.memories.values[a].index_add_(0, flat, values.grad.reshape(-1), alpha=-c.dnd_learning_rate)
+                self.memories.refresh_norms(a, torch.unique(flat))
         self.updates += 1
         return float(loss.detach())
 
