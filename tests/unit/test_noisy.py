@@ -14,7 +14,16 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from rlcanon.errors import ConfigError
-from rlcanon.nets.noisy import NoisyLinear, NoisyMLP, noise_off, noisy_layers, resample_noise, scaled_noise
+from rlcanon.nets import kernels
+from rlcanon.nets.noisy import (
+    FACTORISED_ROWS,
+    NoisyLinear,
+    NoisyMLP,
+    noise_off,
+    noisy_layers,
+    resample_noise,
+    scaled_noise,
+)
 
 
 def gen(seed: int) -> torch.Generator:
@@ -40,15 +49,13 @@ def test_factorised_noise_statistics_and_rank_one() -> None:
     layer = NoisyLinear(3, 2)
     g = gen(0)
     n = 20_000
-    weights, biases, raw_in = [], [], []
-    for _ in range(n):
+    noise_in, noise_out = torch.empty(n, 3), torch.empty(n, 2)
+    for k in range(n):
         layer.resample(g)
-        eps_w = layer.weight_noise()
-        assert eps_w.shape == (2, 3)
-        weights.append(eps_w.clone())
-        biases.append(layer.noise_out.clone())
-        raw_in.append(layer.noise_in.sign() * layer.noise_in**2)  # f^-1: the Gaussian draw itself
-    w, b, raw = torch.stack(weights), torch.stack(biases), torch.stack(raw_in)
+        noise_in[k], noise_out[k] = layer.noise_in, layer.noise_out
+    w = noise_out[:, :, None] * noise_in[:, None, :]  # each draw's ε_w, (n, out, in)
+    b, raw = noise_out, noise_in.sign() * noise_in**2  # f^-1: the Gaussian draws themselves
+    assert layer.weight_noise().shape == (2, 3)
     # E[f(x)] = 0; Var f(x) = E|x| = sqrt(2/pi); Var of f(x) f(y) with x, y independent = (2/pi)
     assert w.mean(0).abs().max() < 0.03 and b.mean(0).abs().max() < 0.03
     assert torch.allclose(b.var(0), torch.full((2,), math.sqrt(2 / math.pi)), atol=0.03)
@@ -132,17 +139,58 @@ def test_gradients_reach_mu_and_sigma_exactly() -> None:
     assert layer.noise_in.grad is None and not layer.noise_in.requires_grad
 
 
-def test_infer_equals_forward_without_a_graph() -> None:
+@pytest.mark.parametrize("rows", [1, FACTORISED_ROWS, FACTORISED_ROWS + 1, 64])
+def test_infer_equals_forward_without_a_graph(rows: int) -> None:
     net = NoisyMLP(4, [8, 8], 3, generator=gen(16))
     net.resample_noise(gen(17))
-    x = np.random.default_rng(18).normal(size=(9, 4)).astype(np.float32)
+    x = np.random.default_rng(18).normal(size=(rows, 4)).astype(np.float32)
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()
-    out = net.infer(x)
-    assert isinstance(out, np.ndarray) and out.dtype == np.float32
-    np.testing.assert_array_equal(out, expected)
+    out = net.infer(x)  # NumPy on the CPU: factorised up to FACTORISED_ROWS rows, whole weight beyond
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (rows, 3)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
     with net.noise_off():
-        np.testing.assert_array_equal(net.infer(x), means_only(net, torch.from_numpy(x)).detach().numpy())
+        means = means_only(net, torch.from_numpy(x)).detach().numpy()
+        np.testing.assert_allclose(net.infer(x), means, rtol=1e-5, atol=1e-6)
+    kernels.set_fast_path(False)
+    try:  # the torch path of infer is forward itself
+        np.testing.assert_array_equal(net.infer(x), expected)
+    finally:
+        kernels.set_fast_path(True)
+
+
+def test_infer_follows_parameter_updates_and_dtype_changes() -> None:
+    net = NoisyMLP(4, [8], 2, noisy_hidden=False, generator=gen(29))
+    net.resample_noise(gen(30))
+    x = np.random.default_rng(31).normal(size=(5, 4)).astype(np.float32)
+    before = net.infer(x)
+    net(torch.from_numpy(x)).sum().backward()
+    with torch.no_grad():  # an SGD step, in place as optimizers make it: the cached NumPy views must see it
+        for p in net.parameters():
+            p.sub_(0.5 * p.grad)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    assert not np.allclose(before, expected)
+    np.testing.assert_allclose(net.infer(x), expected, rtol=1e-5, atol=1e-6)
+    net.double()  # new storage and dtype: the torch path serves
+    with torch.no_grad():
+        np.testing.assert_allclose(net.infer(x), net(torch.from_numpy(x).double()).numpy(), rtol=1e-6)
+
+
+def test_resampling_paths_draw_the_same_noise() -> None:
+    fast, plain = NoisyMLP(4, [8], 2, generator=gen(32)), NoisyMLP(4, [8], 2, generator=gen(32))
+    fast.resample_noise(gen(33))  # NumPy writes into the buffers
+    kernels.set_fast_path(False)
+    try:
+        resample_noise(plain, gen(33))  # torch ops
+    finally:
+        kernels.set_fast_path(True)
+    for (_, a), (_, b) in zip(fast.named_buffers(), plain.named_buffers()):
+        assert torch.equal(a, b)
+    # the generator's draws, transformed: f^-1 of the stored noise is the N(0, 1) sample itself
+    draws = torch.randn((4 + 8) + (8 + 2), generator=gen(33))  # (in + out) per layer, in order
+    stored = torch.cat([b for _, b in fast.named_buffers()])
+    assert torch.allclose(stored.sign() * stored**2, draws, rtol=1e-6, atol=1e-7)
 
 
 def test_noise_travels_in_the_state_dict_through_safetensors() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import typing
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -35,8 +36,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from rlcanon.errors import ConfigError
+from rlcanon.nets import kernels
 
 ACTIVATIONS = ("relu", "tanh")
+FACTORISED_ROWS = 8
+"""Up to this many rows the NumPy acting path applies the noise in factorised form (two products
+with vectors, about 40% faster at one row); beyond, forming the noisy weight once is cheaper."""
 SIGMA0 = 0.5
 """σ0 of the factorised initialisation σ = σ0/√p (Fortunato et al. 2018, §3.2)."""
 
@@ -79,24 +84,57 @@ class NoisyLinear(nn.Module):
         self.register_buffer("noise_in", torch.zeros(self.in_features))
         self.register_buffer("noise_out", torch.zeros(self.out_features))
         self.noise_enabled = True
+        self._np_key: tuple[int, ...] | None = None
+        self._np_views: list[np.ndarray] = []
 
     def resample(self, generator: torch.Generator) -> None:
-        """Draw new ε_in and ε_out (on the generator's device, then moved: the same draws on any device)."""
-        eps = torch.randn(self.in_features + self.out_features, generator=generator, device=generator.device)
-        eps = scaled_noise(eps).to(self.noise_in.device, self.noise_in.dtype)
-        self.noise_in.copy_(eps[: self.in_features])
-        self.noise_out.copy_(eps[self.in_features :])
+        """Draw new ε_in and ε_out (on the generator's device, then moved: a CPU generator gives
+        the same noise on any device)."""
+        _resample([self], generator)
 
     def weight_noise(self) -> torch.Tensor:
         """ε_w = f(ε_out) f(ε_in)ᵀ, an (out, in) rank-one matrix."""
         return torch.outer(self.noise_out, self.noise_in)
 
+    def set_noise(self, scaled: torch.Tensor) -> None:
+        """Store already transformed noise: ``scaled`` is (f(ε_in), f(ε_out)) concatenated."""
+        self.noise_in.copy_(scaled[: self.in_features])
+        self.noise_out.copy_(scaled[self.in_features :])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.noise_enabled:
             return F.linear(x, self.weight_mu, self.bias_mu)
-        weight = self.weight_mu + self.weight_sigma * self.weight_noise()
-        bias = self.bias_mu + self.bias_sigma * self.noise_out
+        weight = torch.addcmul(self.weight_mu, self.weight_sigma, self.weight_noise())
+        bias = torch.addcmul(self.bias_mu, self.bias_sigma, self.noise_out)
         return F.linear(x, weight, bias)
+
+    def numpy_forward(self, h: np.ndarray) -> np.ndarray:
+        """The layer on a (B, in) float32 NumPy batch (CPU float32 only), without a graph."""
+        w_mu, w_sigma, b_mu, b_sigma, n_in, n_out = self.numpy_views()
+        if not self.noise_enabled:
+            return h @ w_mu.T + b_mu  # type: ignore[no-any-return]
+        if len(h) <= FACTORISED_ROWS:
+            # (σ ⊙ uvᵀ) x = u ⊙ (σ (v ⊙ x)): vector ops instead of forming the (out, in) weight
+            return h @ w_mu.T + n_out * ((h * n_in) @ w_sigma.T) + (b_mu + b_sigma * n_out)  # type: ignore[no-any-return]
+        return h @ (w_mu + w_sigma * np.outer(n_out, n_in)).T + (b_mu + b_sigma * n_out)  # type: ignore[no-any-return]
+
+    def numpy_views(self) -> list[np.ndarray]:
+        """NumPy views of (μ_w, σ_w, μ_b, σ_b, f(ε_in), f(ε_out)) on the CPU, rebuilt when a tensor
+        moved (``.to``); in-place changes (optimizer steps, ``load_state_dict``) show through."""
+        params, buffers = self._parameters, self._buffers
+        names = ("weight_mu", "weight_sigma", "bias_mu", "bias_sigma")
+        tensors = [typing.cast(torch.Tensor, params[k]) for k in names]
+        tensors += [buffers["noise_in"], buffers["noise_out"]]  # type: ignore[list-item]
+        key = tuple(t.data_ptr() for t in tensors)
+        if key != self._np_key:
+            self._np_views = [t.detach().numpy() for t in tensors]
+            self._np_key = key
+        return self._np_views
+
+    def fast_path(self) -> bool:
+        """Whether the NumPy path can serve this layer (CPU, float32, fast path switched on)."""
+        w = self._parameters["weight_mu"]
+        return kernels.fast_path_enabled() and w.is_cpu and w.dtype == torch.float32  # type: ignore[union-attr]
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"
@@ -157,6 +195,9 @@ class NoisyMLP(nn.Module):
             else:
                 layers.append(_plain_linear(a, b, generator))
         self.layers = nn.ModuleList(layers)
+        # plain references for the acting path (module attribute lookups cost microseconds there)
+        self._layer_list: list[nn.Module] = layers
+        self._noisy_list = [m for m in layers if isinstance(m, NoisyLinear)]
         if out_gain is not None:
             with torch.no_grad():
                 layers[-1].weight_mu.mul_(out_gain)  # type: ignore[operator]
@@ -181,19 +222,36 @@ class NoisyMLP(nn.Module):
         return h
 
     def resample_noise(self, generator: torch.Generator) -> None:
-        """Draw new noise for every noisy layer."""
-        resample_noise(self, generator)
+        """Draw new noise for every noisy layer (as :func:`resample_noise`)."""
+        _resample(self._noisy_list, generator)
 
     def noise_off(self) -> contextlib.AbstractContextManager[nn.Module]:
         """Inside the block the network computes with its means only (deterministic evaluation)."""
         return noise_off(self)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        """Outputs for a NumPy batch under the current noise, without a graph: the acting path."""
-        device = next(self.parameters()).device
-        with torch.no_grad():
-            out = self(torch.as_tensor(np.asarray(x, dtype=np.float32), device=device))
-        return out.cpu().numpy()  # type: ignore[no-any-return]
+        """Outputs for a NumPy batch under the current noise, without a graph: the acting path.
+
+        On the CPU in float32 it runs in NumPy (a torch call per op costs more than the arithmetic
+        of a small network at batch size 1); elsewhere, or with the fast path switched off
+        (:func:`rlcanon.nets.kernels.set_fast_path`), it runs :meth:`forward`."""
+        weight = self._noisy_list[-1].weight_mu
+        if not self._noisy_list[-1].fast_path():
+            with torch.no_grad():
+                out = self(torch.as_tensor(np.asarray(x), dtype=weight.dtype, device=weight.device))
+            return out.cpu().numpy()  # type: ignore[no-any-return]
+        h = np.asarray(x, dtype=np.float32)
+        for layer, act in zip(self._layer_list, self.acts):
+            if isinstance(layer, NoisyLinear):
+                h = layer.numpy_forward(h)
+            else:
+                assert isinstance(layer, nn.Linear)
+                h = h @ layer.weight.detach().numpy().T + layer.bias.detach().numpy()
+            if act == "relu":
+                np.maximum(h, 0.0, out=h)
+            elif act == "tanh":
+                np.tanh(h, out=h)
+        return h
 
     def extra_repr(self) -> str:
         return f"dims={self.dims}, acts={self.acts}"
@@ -206,10 +264,37 @@ def noisy_layers(module: nn.Module) -> list[NoisyLinear]:
 
 def resample_noise(module: nn.Module, generator: torch.Generator) -> None:
     """Draw new noise for every noisy layer in ``module`` (a NoisyMLP, a Q network holding several,
-    ...), layer after layer from ``generator``: the same generator state gives the same noise."""
+    ...) from ``generator``, in one draw split over the layers in registration order: the same
+    generator state gives the same noise. The draw happens on the generator's device and is then
+    moved, so a CPU generator gives the same noise on any device."""
+    _resample(noisy_layers(module), generator)
+
+
+def _resample(layers: Sequence[NoisyLinear], generator: torch.Generator) -> None:
+    sizes = [layer.in_features + layer.out_features for layer in layers]
     with torch.no_grad():
-        for layer in noisy_layers(module):
-            layer.resample(generator)
+        eps = torch.randn(sum(sizes), generator=generator, device=generator.device)
+        if not eps.is_cpu:
+            scaled = scaled_noise(eps)
+        else:
+            # f in NumPy for every layer device: its square root is correctly rounded, torch's
+            # vectorised float32 one on the CPU can differ by an ulp
+            draws = eps.numpy()
+            scaled_array = np.copysign(np.sqrt(np.abs(draws)), draws)
+            if all(layer.fast_path() for layer in layers):
+                # write into the buffers' NumPy views: microseconds where torch ops cost tens
+                start = 0
+                for layer in layers:
+                    views = layer.numpy_views()
+                    middle = start + layer.in_features
+                    end = middle + layer.out_features
+                    views[4][...] = scaled_array[start:middle]
+                    views[5][...] = scaled_array[middle:end]
+                    start = end
+                return
+            scaled = torch.from_numpy(scaled_array)
+        for layer, chunk in zip(layers, scaled.split(sizes)):
+            layer.set_noise(chunk)
 
 
 @contextlib.contextmanager
