@@ -67,7 +67,7 @@ DQN_SMOKE: Mapping[str, Any] = {
 
 DQN_VARIANTS = (
     ("c51", "rlcanon.algos.c51", "C51Config", "C51: a categorical return distribution on fixed atoms"),
-    ("qr-dqn", "rlcanon.algos.qr_dqn", "QRDQNConfig", "QR-DQN: N quantiles of the return, quantile Huber loss"),
+    ("qr-dqn", "rlcanon.algos.qr_dqn", "QRDQNConfig", "QR-DQN: N return quantiles, quantile Huber loss"),
     (
         "rainbow",
         "rlcanon.algos.rainbow",

@@ -46,9 +46,9 @@ class BootstrappedDQNConfig(DQNConfig):
     torso: tuple[int, ...] = ()
     """Hidden layers shared by every head before the per-head layers (``hidden``); () makes the heads
     independent networks (as bsuite's ensemble). Pixels always share the Nature CNN, as in the paper."""
-    prior_scale: float = 3.0
-    """beta of Q_k = f_k + beta * p_k; 0 turns the prior off (Osband et al. 2018 use beta = 3 on
-    DeepSea; bsuite's boot_dqn baseline the same)."""
+    prior_scale: float = 5.0
+    """beta of Q_k = f_k + beta * p_k; 0 turns the prior off (5 as in bsuite's boot_dqn baseline,
+    ``bsuite/baselines/*/boot_dqn/agent.py`` default_agent)."""
     exploration_initial_eps: float = 0.0
     """Epsilon at the start (0: the episode's head explores)."""
     exploration_final_eps: float = 0.0

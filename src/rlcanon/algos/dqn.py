@@ -191,7 +191,7 @@ class DQNAgent:
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         trained = [p for p in self.q.parameters() if p.requires_grad]  # not a fixed prior network
         self.update = GradientStep(trained, config.learning_rate, max_grad_norm=config.max_grad_norm)
-        self.explore = Exploration(config, self.q, self.n_actions, rng)
+        self.explore = Exploration(config, self.q, self.n_actions, self.variant.q_values, rng)
         # pixels keep their bytes; vector observations (including integer ones, such as a flattened
         # one-hot) are stored as the float32 the network takes
         obs_dtype = np.uint8 if self.q.pixels and o_space.dtype == np.uint8 else np.float32

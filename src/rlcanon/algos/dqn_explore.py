@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from rlcanon.core.validate import ArraySpec
+from rlcanon.core.validate import ArraySpec, Map, Num
 
 if TYPE_CHECKING:
     from rlcanon.algos.dqn import DQNConfig
@@ -60,20 +60,26 @@ class GeneratorState:
 class Exploration:
     """NoisyNet's noise draws, or parameter noise's perturbed net and adaptive scale, or nothing."""
 
-    def __init__(self, cfg: DQNConfig, q: nn.Module, n_actions: int, rng: np.random.Generator) -> None:
-        self.cfg, self.q, self.n_actions, self.rng = cfg, q, n_actions, rng
+    def __init__(
+        self,
+        cfg: DQNConfig,
+        q: nn.Module,
+        n_actions: int,
+        q_values: Callable[[np.ndarray], np.ndarray],
+        rng: np.random.Generator,
+    ) -> None:
+        self.cfg, self.q, self.n_actions, self.q_values, self.rng = cfg, q, n_actions, q_values, rng
         self.generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         self.noisy = _noisy_layers(q) if cfg.noisy else []
         self.perturbed: nn.Module | None = None
         self.scale: AdaptiveParamNoise | None = None
         if cfg.param_noise:
-            from rlcanon.core.param_noise import AdaptiveParamNoise, dqn_threshold
+            from rlcanon.core.param_noise import AdaptiveParamNoise
 
             self.perturbed = copy.deepcopy(q).requires_grad_(False)
             # Plappert et al. 2018, C.1: sigma starts at 0.01 and moves by the factor alpha = 1.01
-            self.scale = AdaptiveParamNoise(
-                sigma=0.01, delta=dqn_threshold(cfg.exploration_initial_eps, n_actions)
-            )
+            delta = kl_target(cfg.exploration_initial_eps, n_actions)
+            self.scale = AdaptiveParamNoise(sigma=0.01, target=delta)
             self._perturb()
         self.last_distance = float("nan")
 
@@ -115,12 +121,13 @@ class Exploration:
             self._perturb()
 
     def _adapt(self, buffer: ReplayBuffer, scheduled_eps: float) -> None:
-        from rlcanon.core.param_noise import dqn_distance, dqn_threshold
+        from rlcanon.core.param_noise import q_policy_distance
 
         assert self.scale is not None and self.perturbed is not None
         obs = buffer.batch(buffer.sample_indices(self.rng, PARAM_NOISE_BATCH))["obs"]
-        self.scale.delta = dqn_threshold(scheduled_eps, self.n_actions)
-        self.last_distance = dqn_distance(self.q.infer(obs), self.perturbed.infer(obs))  # type: ignore[operator]
+        self.scale.target = kl_target(scheduled_eps, self.n_actions)
+        q_plain, q_perturbed = (self.q_values(net.infer(obs)) for net in (self.q, self.perturbed))  # type: ignore[operator]
+        self.last_distance = q_policy_distance(q_plain, q_perturbed)
         self.scale.adapt(self.last_distance)
         self._perturb()
 
@@ -146,4 +153,28 @@ class Exploration:
         return {"noise_rng": GeneratorState(self.generator)} if (self.noisy or self.scale) else {}
 
     def json_parts(self) -> dict[str, Any]:
-        return {} if self.scale is None else {"param_noise": self.scale}
+        return {} if self.scale is None else {"param_noise": _ScaleState(self.scale)}
+
+
+def kl_target(epsilon: float, n_actions: int) -> float:
+    """delta = -log(1 - eps + eps / |A|), the KL distance of the eps-greedy policy from the greedy
+    one (Plappert et al. 2018, C.1), kept above 0 so that an epsilon of 0 still leaves a scale."""
+    from rlcanon.core.param_noise import epsilon_greedy_kl_target
+
+    return max(epsilon_greedy_kl_target(epsilon, n_actions), 1e-6)
+
+
+class _ScaleState:
+    """The adaptive scale as a JSON checkpoint part."""
+
+    def __init__(self, scale: AdaptiveParamNoise) -> None:
+        self.scale = scale
+
+    def state_json(self) -> dict[str, float]:
+        return self.scale.state_dict()
+
+    def json_schema(self) -> Map:
+        return Map({"sigma": Num(), "target": Num(), "factor": Num(low=1.0)})
+
+    def load_state_json(self, obj: dict[str, Any]) -> None:
+        self.scale.load_state_dict(obj)

@@ -75,7 +75,9 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
     return out
 
 
-def read_values(memories: ActionMemories, action: int, keys: torch.Tensor, k: int) -> tuple[torch.Tensor, Any]:
+def read_values(
+    memories: ActionMemories, action: int, keys: torch.Tensor, k: int
+) -> tuple[torch.Tensor, Any]:
     """Q^EC(key, action) for a batch of keys (Eq. 3): the stored value on an exact match, else the
     mean of the k nearest values; 0 for an empty table. Also the slots read (None if empty)."""
     stored_keys, stored_values = memories.stored(action)

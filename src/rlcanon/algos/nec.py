@@ -142,7 +142,12 @@ def retrieve(memories: ActionMemories, action: int, h: torch.Tensor, p: int) -> 
 
 
 def nec_loss(
-    embed: MLP, memories: ActionMemories, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, cfg: Any
+    embed: MLP,
+    memories: ActionMemories,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    targets: torch.Tensor,
+    cfg: Any,
 ) -> tuple[torch.Tensor, list[tuple[int, Any, Any, Any]]]:
     """The squared error (Q(s, a) - Q^N)^2 averaged over the batch (Section 3), and per action the
     retrieved (slots, keys, values) whose gradients then step the DND."""
@@ -173,7 +178,9 @@ class NECAgent:
         self.memories = ActionMemories(self.n_actions, config.dnd_capacity, config.key_size)
         self.replay = TargetReplay(config.buffer_size, self.env.obs_dim, self.n_actions)
         # per sub-env, the steps whose N-step target is not known yet: (obs, h, action, reward)
-        self.pending: list[list[tuple[np.ndarray, torch.Tensor, int, float]]] = [[] for _ in range(config.num_envs)]
+        self.pending: list[list[tuple[np.ndarray, torch.Tensor, int, float]]] = [
+            [] for _ in range(config.num_envs)
+        ]
         self.ended = np.zeros(config.num_envs, dtype=np.int8)  # 0 running, 1 terminated, 2 truncated
         self.global_step = 0
         self.updates = 0
@@ -237,9 +244,9 @@ class NECAgent:
                 self.ended[i] = 1 if tr.terminated[i] else 2 if tr.truncated[i] else 0
             for i in np.flatnonzero(self.ended == 1):  # no bootstrap after termination
                 self._flush(i, 0.0)
-            if self.global_step >= c.learning_starts and len(self.replay) >= c.batch_size:
-                if (self.global_step // c.num_envs) % max(c.train_freq // c.num_envs, 1) == 0:
-                    losses.append(self._train_step())
+            ready = self.global_step >= c.learning_starts and len(self.replay) >= c.batch_size
+            if ready and (self.global_step // c.num_envs) % max(c.train_freq // c.num_envs, 1) == 0:
+                losses.append(self._train_step())
         metrics = {"charts/epsilon": self.epsilon(), "charts/dnd_size": float(self.memories.sizes.sum())}
         if losses:
             metrics["loss/q"] = float(np.mean(losses))
@@ -274,13 +281,19 @@ class NECAgent:
         c = self.cfg
         batch = self.replay.sample(self.rng, c.batch_size)
         obs, actions = torch.from_numpy(batch["obs"]), torch.from_numpy(batch["actions"])
-        loss, retrieved = nec_loss(self.embed, self.memories, obs, actions, torch.from_numpy(batch["targets"]), c)
+        loss, retrieved = nec_loss(
+            self.embed, self.memories, obs, actions, torch.from_numpy(batch["targets"]), c
+        )
         self.update(loss)
         with torch.no_grad():  # a plain gradient step on the rows read (repeats add up)
             for a, slots, keys, values in retrieved:
                 flat = slots.reshape(-1)
-                self.memories.keys[a].index_add_(0, flat, keys.grad.reshape(-1, c.key_size), alpha=-c.dnd_learning_rate)
-                self.memories.values[a].index_add_(0, flat, values.grad.reshape(-1), alpha=-c.dnd_learning_rate)
+                self.memories.keys[a].index_add_(
+                    0, flat, keys.grad.reshape(-1, c.key_size), alpha=-c.dnd_learning_rate
+                )
+                self.memories.values[a].index_add_(
+                    0, flat, values.grad.reshape(-1), alpha=-c.dnd_learning_rate
+                )
                 self.memories.refresh_norms(a, torch.unique(flat))
         self.updates += 1
         return float(loss.detach())

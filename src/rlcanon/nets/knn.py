@@ -115,7 +115,11 @@ class ActionMemories:
     def _grow(self, action: int, rows: int) -> None:
         n = self.size(action)
         keys, values, norms = torch.zeros(rows, self.key_dim), torch.zeros(rows), torch.zeros(rows)
-        keys[:n], values[:n], norms[:n] = self.keys[action][:n], self.values[action][:n], self.norms[action][:n]
+        keys[:n], values[:n], norms[:n] = (
+            self.keys[action][:n],
+            self.values[action][:n],
+            self.norms[action][:n],
+        )
         last = np.zeros(rows, dtype=np.int64)
         last[:n] = self.last_used[action][:n]
         self.keys[action], self.values[action], self.last_used[action] = keys, values, last
