@@ -87,7 +87,7 @@ class TorsoHeads(nn.Module):
 class PriorQ(nn.Module):
     """Q_k(s, .) = f_k(s, .) + beta * p_k(s, .) for all K heads, (K, B, A); the prior p is frozen."""
 
-    def __init__(self, trained: DiscreteQ, prior: DiscreteQ, prior_scale: float) -> None:
+    def __init__(self, trained: Any, prior: Any, prior_scale: float) -> None:
         super().__init__()
         self.trained, self.prior = trained, prior.requires_grad_(False)
         self.prior_scale = prior_scale

@@ -185,10 +185,10 @@ class DQNAgent:
         shape = self.env.agent_obs_shape
         self.variant = config.variant()
         self.variant.episodes_started(np.ones(config.num_envs, dtype=bool), rng)
-        self.q = self.variant.build(shape, self.n_actions, **noisy_kwargs(config))
-        self.device = resolve_device(config.device, pixels=self.q.pixels)
+        self.q: Any = self.variant.build(shape, self.n_actions, **noisy_kwargs(config))
+        self.device = resolve_device(config.device, pixels=bool(self.q.pixels))
         self.q.to(self.device)
-        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.q_target: Any = copy.deepcopy(self.q).requires_grad_(False)
         trained = [p for p in self.q.parameters() if p.requires_grad]  # not a fixed prior network
         self.update = GradientStep(trained, config.learning_rate, max_grad_norm=config.max_grad_norm)
         self.explore = Exploration(config, self.q, self.n_actions, self.variant.q_values, rng)

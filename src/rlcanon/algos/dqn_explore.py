@@ -87,7 +87,7 @@ class Exploration:
         """Epsilon-greedy's epsilon: 0 when noise in the weights explores instead."""
         return 0.0 if (self.cfg.noisy or self.cfg.param_noise) else scheduled
 
-    def acting_net(self) -> nn.Module:
+    def acting_net(self) -> Any:
         """The net that acts while training: the perturbed copy, or the online net with fresh noise."""
         if self.perturbed is not None:
             return self.perturbed

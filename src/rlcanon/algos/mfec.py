@@ -183,7 +183,7 @@ class MFECAgent:
             for i in np.flatnonzero(tr.valid):
                 self.episodes[i].append((keys[i], int(actions[i]), float(tr.rewards[i])))
                 if tr.terminated[i] or tr.truncated[i]:
-                    self._write_episode(i)
+                    self._write_episode(int(i))
         metrics = {"charts/epsilon": self.epsilon(), "charts/memory_size": float(self.memories.sizes.sum())}
         metrics.update(episode_metrics(*stepper.pop_episodes()))
         return metrics

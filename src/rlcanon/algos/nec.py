@@ -243,7 +243,7 @@ class NECAgent:
                 self.pending[i].append((tr.obs[i], h[i], int(actions[i]), float(tr.rewards[i])))
                 self.ended[i] = 1 if tr.terminated[i] else 2 if tr.truncated[i] else 0
             for i in np.flatnonzero(self.ended == 1):  # no bootstrap after termination
-                self._flush(i, 0.0)
+                self._flush(int(i), 0.0)
             ready = self.global_step >= c.learning_starts and len(self.replay) >= c.batch_size
             if ready and (self.global_step // c.num_envs) % max(c.train_freq // c.num_envs, 1) == 0:
                 losses.append(self._train_step())

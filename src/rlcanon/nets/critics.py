@@ -85,7 +85,7 @@ class DiscreteQ(nn.Module):
         else:
             self.q = layer(feat, hidden, n_actions * self.atoms, **extra)
         # plain references for the acting path (module attribute lookups cost microseconds there)
-        self._mlps: tuple[nn.Module, ...] = (self.value, self.advantage) if dueling else (self.q,)
+        self._mlps: tuple[Any, ...] = (self.value, self.advantage) if dueling else (self.q,)
 
     def _combine(self, outs: Sequence[Any]) -> Any:
         """The heads' raw outputs (torch or NumPy) as Q values, or per-atom values (..., A, K)."""
