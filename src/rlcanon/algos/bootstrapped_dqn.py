@@ -94,9 +94,8 @@ class PriorQ(nn.Module):
         self.pixels = trained.pixels
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            prior = self.prior(obs)
-        return self.trained(obs) + self.prior_scale * prior  # type: ignore[no-any-return]
+        # the prior's parameters are frozen (requires_grad False), so it adds no gradient path
+        return self.trained(obs) + self.prior_scale * self.prior(obs)  # type: ignore[no-any-return]
 
     def infer(self, obs: np.ndarray) -> np.ndarray:
         return self.trained.infer(obs) + self.prior_scale * self.prior.infer(obs)  # type: ignore[no-any-return]

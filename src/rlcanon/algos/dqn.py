@@ -11,7 +11,6 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -24,10 +23,10 @@ from rlcanon.core.config import check_int, check_memory, check_range
 from rlcanon.core.device import resolve_device
 from rlcanon.core.losses import huber_loss, polyak_update
 from rlcanon.core.optim import GradientStep
-from rlcanon.core.schedules import linear
+from rlcanon.core.schedules import epsilon_greedy, linear
 from rlcanon.envs.episodes import episode_metrics
 from rlcanon.envs.factory import EnvSpecLike
-from rlcanon.envs.training import TrainingEnv
+from rlcanon.envs.training import discrete_training_env
 from rlcanon.errors import ConfigError
 from rlcanon.fused import accelerated
 from rlcanon.nets.critics import DiscreteQ
@@ -175,12 +174,8 @@ class DQNAgent:
 
     def __init__(self, config: DQNConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
         self.cfg, self.rng = config, rng
-        self.env = TrainingEnv(config, env)
+        self.env, self.n_actions = discrete_training_env(config, env, "DQN")
         self.envs, self.observation_space, self.action_space = self.env.envs, *self.env.spaces
-        if not isinstance(self.action_space, gym.spaces.Discrete):
-            self.env.envs.close()
-            raise ConfigError(f"DQN needs a discrete action space; {config.env_id} has {self.action_space}")
-        self.n_actions = int(self.action_space.n)
         o_space = self.envs.single_observation_space
         shape = self.env.agent_obs_shape
         self.variant = config.variant()
@@ -232,8 +227,7 @@ class DQNAgent:
             with self.explore.evaluation():
                 return self.variant.greedy(self.q.infer(obs)), state
         greedy = self.variant.behaviour(self.explore.acting_net().infer(obs))
-        explore = self.rng.random(len(greedy)) < self.epsilon()
-        return np.where(explore, self.rng.integers(0, self.n_actions, len(greedy)), greedy), state
+        return epsilon_greedy(greedy, self.epsilon(), self.n_actions, self.rng), state
 
     def epsilon(self) -> float:
         return self.explore.epsilon(self.epsilon_at(self.global_step))

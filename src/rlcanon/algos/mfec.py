@@ -17,16 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from rlcanon.core.config import check_int, check_memory, check_range
-from rlcanon.core.schedules import linear
+from rlcanon.core.schedules import epsilon_greedy, linear
 from rlcanon.envs.episodes import episode_metrics
 from rlcanon.envs.factory import EnvSpecLike
-from rlcanon.envs.training import TrainingEnv
-from rlcanon.errors import ConfigError
+from rlcanon.envs.training import discrete_training_env
 from rlcanon.nets.knn import ActionMemories
 from rlcanon.run.config import RunConfig
 from rlcanon.run.state import Parts
@@ -110,19 +108,14 @@ def update_table(memories: ActionMemories, action: int, keys: torch.Tensor, retu
 class MFECAgent:
     def __init__(self, config: MFECConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
         self.cfg, self.rng = config, rng
-        self.env = TrainingEnv(config, env)
+        self.env, self.n_actions = discrete_training_env(config, env, "MFEC")
         self.envs, self.observation_space, self.action_space = self.env.envs, *self.env.spaces
-        if not isinstance(self.action_space, gym.spaces.Discrete):
-            self.env.envs.close()
-            raise ConfigError(f"MFEC needs a discrete action space; {config.env_id} has {self.action_space}")
-        self.n_actions = int(self.action_space.n)
         check_memory("capacity", self.n_actions * config.capacity * (config.projection_dim + 2) * 8)
         # A is a fixed Gaussian matrix (Section 3); kept as a frozen module so checkpoints hold it
         self.projection = torch.nn.Linear(self.env.obs_dim, config.projection_dim, bias=False)
         gen = torch.Generator().manual_seed(int(rng.integers(2**63)))
-        with torch.no_grad():
-            self.projection.weight.copy_(torch.randn(self.projection.weight.shape, generator=gen))
-        self.projection.requires_grad_(False)
+        weight = torch.randn(self.projection.weight.shape, generator=gen)
+        self.projection.weight = torch.nn.Parameter(weight, requires_grad=False)
         self.memories = ActionMemories(self.n_actions, config.capacity, config.projection_dim)
         self.episodes: list[list[tuple[torch.Tensor, int, float]]] = [[] for _ in range(config.num_envs)]
         self.global_step = 0
@@ -134,8 +127,7 @@ class MFECAgent:
 
     def keys(self, obs: np.ndarray) -> torch.Tensor:
         flat = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(len(obs), -1)
-        with torch.no_grad():
-            return self.projection(flat)  # type: ignore[no-any-return]
+        return self.projection(flat)  # type: ignore[no-any-return]
 
     def q_values(self, keys: torch.Tensor, touch: bool = False) -> np.ndarray:
         """(B, n_actions) estimates; with ``touch`` the neighbours read count as used (LRU)."""
@@ -158,8 +150,7 @@ class MFECAgent:
         greedy = np.argmax(self.q_values(self.keys(obs)), axis=1)
         if deterministic:
             return greedy, state
-        explore = self.rng.random(len(greedy)) < self.epsilon()
-        return np.where(explore, self.rng.integers(0, self.n_actions, len(greedy)), greedy), state
+        return epsilon_greedy(greedy, self.epsilon(), self.n_actions, self.rng), state
 
     def epsilon(self) -> float:
         c = self.cfg

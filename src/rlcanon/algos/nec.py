@@ -17,17 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from rlcanon.buffers.targets import TargetReplay
 from rlcanon.core.config import check_int, check_range
 from rlcanon.core.optim import GradientStep
-from rlcanon.core.schedules import linear
+from rlcanon.core.schedules import epsilon_greedy, linear
 from rlcanon.envs.episodes import episode_metrics
 from rlcanon.envs.factory import EnvSpecLike
-from rlcanon.envs.training import TrainingEnv
+from rlcanon.envs.training import discrete_training_env
 from rlcanon.errors import ConfigError
 from rlcanon.nets.knn import ActionMemories
 from rlcanon.nets.mlp import MLP
@@ -167,12 +166,8 @@ def nec_loss(
 class NECAgent:
     def __init__(self, config: NECConfig, env: EnvSpecLike, rng: np.random.Generator) -> None:
         self.cfg, self.rng = config, rng
-        self.env = TrainingEnv(config, env)
+        self.env, self.n_actions = discrete_training_env(config, env, "NEC")
         self.envs, self.observation_space, self.action_space = self.env.envs, *self.env.spaces
-        if not isinstance(self.action_space, gym.spaces.Discrete):
-            self.env.envs.close()
-            raise ConfigError(f"NEC needs a discrete action space; {config.env_id} has {self.action_space}")
-        self.n_actions = int(self.action_space.n)
         self.embed = MLP(self.env.obs_dim, config.hidden, config.key_size, "relu")
         self.update = GradientStep(self.embed.parameters(), config.learning_rate)
         self.memories = ActionMemories(self.n_actions, config.dnd_capacity, config.key_size)
@@ -218,8 +213,7 @@ class NECAgent:
         greedy = np.argmax(self.q_values(self.embeddings(obs)), axis=1)
         if deterministic:
             return greedy, state
-        explore = self.rng.random(len(greedy)) < self.epsilon()
-        return np.where(explore, self.rng.integers(0, self.n_actions, len(greedy)), greedy), state
+        return epsilon_greedy(greedy, self.epsilon(), self.n_actions, self.rng), state
 
     def epsilon(self) -> float:
         c = self.cfg

@@ -39,3 +39,18 @@ class TrainingEnv:
         cannot be checkpointed), holding the observation normaliser still."""
         with frozen(self.envs):
             self.stepper = VecStepper(self.envs, seed=self.seed + step)
+
+
+def discrete_training_env(config: Any, env: EnvSpecLike, algo: str) -> tuple[TrainingEnv, int]:
+    """The training env of an agent that needs discrete actions, and its action count; any other
+    action space closes the env and gives a one-line error."""
+    import gymnasium as gym
+
+    from rlcanon.errors import ConfigError
+
+    training = TrainingEnv(config, env)
+    space = training.spaces[1]
+    if not isinstance(space, gym.spaces.Discrete):
+        training.envs.close()
+        raise ConfigError(f"{algo} needs a discrete action space; {config.env_id} has {space}")
+    return training, int(space.n)
